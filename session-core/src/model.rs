@@ -1,0 +1,392 @@
+//! The contract as a pure, deterministic state machine: the oracle every store is held to.
+//!
+//! Every operation takes the current time explicitly and does no I/O, so a test can replay
+//! any history and compare a real store's answers with the model's. It favours being obvious
+//! over being fast; [`MemoryStore`](crate::MemoryStore) wraps it behind a lock.
+//!
+//! The order in which an operation checks things is part of the contract, because it decides
+//! which error a bad request gets:
+//! 1. input that needs no stored state (names, sizes, timeouts): [`Error::InvalidInput`],
+//!    [`Error::LimitExceeded`], [`Error::Overflow`];
+//! 2. the session: [`Error::NotFound`] if absent, expired, deleted or past its forward;
+//! 3. guards: [`Error::Conflict`];
+//! 4. operations in order: [`Error::TypeMismatch`], [`Error::Overflow`];
+//! 5. the resulting session size: [`Error::LimitExceeded`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::delta::{Applied, Delta, Guard, Op, parse_counter};
+use crate::error::{Error, Limit, Result};
+use crate::handle::SessionHandle;
+use crate::policy::{self, Limits, MAX_COUNTER, MAX_FORWARDS, Policy};
+use crate::session::{Attribute, NewSession, Session};
+use crate::time::Timestamp;
+
+/// What a handle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A session (possibly past its expiry, until purged: loads check the instant).
+    Live(Session),
+    /// A deleted session, kept until `until` so nothing can write it back.
+    Tombstone {
+        /// End of the grace period.
+        until: Timestamp,
+    },
+    /// A rotated token, forwarding to its successor until `until`.
+    Forward {
+        /// The successor.
+        to: SessionHandle,
+        /// End of the grace period.
+        until: Timestamp,
+    },
+}
+
+/// The model: all sessions and the principal index.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    policy: Policy,
+    entries: BTreeMap<SessionHandle, Entry>,
+    /// Principal -> handles. May hold stale handles (sessions since deleted, expired, rotated
+    /// or given another principal); readers prune them, as a Redis index would have to.
+    principals: BTreeMap<String, BTreeSet<SessionHandle>>,
+}
+
+impl Model {
+    /// An empty model with `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Model {
+            policy,
+            ..Default::default()
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// What `handle` holds right now, for tests and diagnostics.
+    pub fn entry(&self, handle: &SessionHandle) -> Option<&Entry> {
+        self.entries.get(handle)
+    }
+
+    /// Number of entries held (live, expired-but-unpurged, tombstones, forwards).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Creates a session under `handle`; `Ok(None)` if the handle is taken (the caller picks
+    /// another token).
+    pub fn create(
+        &mut self,
+        now: Timestamp,
+        handle: SessionHandle,
+        new: NewSession,
+    ) -> Result<Option<Session>> {
+        let idle_timeout = new.idle_timeout.unwrap_or(self.policy.default_idle_timeout);
+        policy::validate_idle_timeout(idle_timeout)?;
+        if let Some(p) = &new.principal {
+            policy::validate_principal(p)?;
+        }
+        let deadline = new.deadline.resolve(now);
+        if deadline.is_some_and(|d| d <= now) {
+            return Err(Error::InvalidInput(
+                "the deadline of a new session has passed".into(),
+            ));
+        }
+        let limits = self.policy.limits;
+        let mut attributes = BTreeMap::new();
+        for (name, value) in new.attributes {
+            policy::validate_name(&name)?;
+            Limits::check(Limit::ValueSize, value.len(), limits.max_value_bytes)?;
+            attributes.insert(name, Attribute { value, version: 1 });
+        }
+        let session = Session {
+            handle,
+            version: 1,
+            created_at: now,
+            last_access: now,
+            idle_timeout,
+            deadline,
+            principal: new.principal,
+            attributes,
+        };
+        Limits::check(Limit::SessionSize, session.size(), limits.max_session_bytes)?;
+        if self.occupied(now, &handle) {
+            return Ok(None);
+        }
+        self.index(&session);
+        self.entries.insert(handle, Entry::Live(session.clone()));
+        Ok(Some(session))
+    }
+
+    /// Loads and touches (subject to [`Policy::touch_interval`]).
+    pub fn load(&mut self, now: Timestamp, handle: &SessionHandle) -> Option<Session> {
+        let target = self.resolve(now, handle)?;
+        let interval = self.policy.touch_interval;
+        let session = self.live_mut(&target);
+        if now.saturating_since(session.last_access) >= interval {
+            session.last_access = session.last_access.max(now);
+        }
+        Some(session.clone())
+    }
+
+    /// Loads without touching.
+    pub fn load_read_only(&self, now: Timestamp, handle: &SessionHandle) -> Option<Session> {
+        let target = self.resolve(now, handle)?;
+        match self.entries.get(&target) {
+            Some(Entry::Live(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Like [`Model::load`], but keeps only the named attributes.
+    pub fn load_some(
+        &mut self,
+        now: Timestamp,
+        handle: &SessionHandle,
+        names: &[&str],
+    ) -> Result<Option<Session>> {
+        validate_names(names, &self.policy.limits)?;
+        Ok(self.load(now, handle).map(|mut session| {
+            session
+                .attributes
+                .retain(|name, _| names.contains(&name.as_str()));
+            session
+        }))
+    }
+
+    /// Applies a delta all-or-nothing.
+    pub fn apply(
+        &mut self,
+        now: Timestamp,
+        handle: &SessionHandle,
+        delta: &Delta,
+    ) -> Result<Applied> {
+        delta.validate(&self.policy.limits)?;
+        let target = self
+            .resolve(now, handle)
+            .ok_or(Error::NotFound { handle: *handle })?;
+        let current = self.live_mut(&target).clone();
+        for guard in delta.guards() {
+            if !guard_holds(guard, &current) {
+                return Err(Error::Conflict {
+                    current_version: current.version,
+                });
+            }
+        }
+        if delta.is_empty() {
+            return Ok(Applied {
+                version: current.version,
+                increments: Vec::new(),
+            });
+        }
+        let mut next = current;
+        next.version += 1;
+        let version = next.version;
+        let mut increments = Vec::new();
+        for op in delta.ops() {
+            match op {
+                Op::Put { name, value } => {
+                    next.attributes.insert(
+                        name.clone(),
+                        Attribute {
+                            value: value.clone(),
+                            version,
+                        },
+                    );
+                }
+                Op::Remove { name } => {
+                    next.attributes.remove(name);
+                }
+                Op::Increment { name, by } => {
+                    let old = match next.attributes.get(name) {
+                        None => 0,
+                        Some(a) => parse_counter(&a.value).ok_or_else(|| Error::TypeMismatch {
+                            name: name.clone(),
+                            expected: "a decimal integer",
+                        })?,
+                    };
+                    let new = old + by; // both within ±2^53, so no i64 overflow
+                    if !(-MAX_COUNTER..=MAX_COUNTER).contains(&new) {
+                        return Err(Error::Overflow { name: name.clone() });
+                    }
+                    let value = new.to_string().into_bytes();
+                    next.attributes
+                        .insert(name.clone(), Attribute { value, version });
+                    increments.push(new);
+                }
+                Op::SetIdleTimeout(d) => next.idle_timeout = *d,
+                Op::SetDeadline(deadline) => next.deadline = deadline.resolve(now),
+                Op::SetPrincipal(principal) => next.principal = principal.clone(),
+                Op::Touch => next.last_access = next.last_access.max(now),
+            }
+        }
+        let limits = self.policy.limits;
+        Limits::check(Limit::SessionSize, next.size(), limits.max_session_bytes)?;
+        self.index(&next);
+        self.entries.insert(target, Entry::Live(next));
+        Ok(Applied {
+            version,
+            increments,
+        })
+    }
+
+    /// Touches unconditionally; [`Error::NotFound`] if there is nothing to touch.
+    pub fn touch(&mut self, now: Timestamp, handle: &SessionHandle) -> Result<()> {
+        let target = self
+            .resolve(now, handle)
+            .ok_or(Error::NotFound { handle: *handle })?;
+        let session = self.live_mut(&target);
+        session.last_access = session.last_access.max(now);
+        Ok(())
+    }
+
+    /// Deletes (through forwards): the session becomes a tombstone for
+    /// [`Policy::delete_grace`]. False if there was no live session.
+    pub fn delete(&mut self, now: Timestamp, handle: &SessionHandle) -> bool {
+        let Some(target) = self.resolve(now, handle) else {
+            return false;
+        };
+        let until = now.saturating_add(self.policy.delete_grace);
+        self.entries.insert(target, Entry::Tombstone { until });
+        true
+    }
+
+    /// Moves the session (reached through forwards) to `new_handle`; the old handle forwards
+    /// for [`Policy::rotate_grace`]. Content, versions and times move unchanged.
+    /// `Ok(None)` if `new_handle` is taken.
+    pub fn rotate(
+        &mut self,
+        now: Timestamp,
+        handle: &SessionHandle,
+        new_handle: SessionHandle,
+    ) -> Result<Option<Session>> {
+        let target = self
+            .resolve(now, handle)
+            .ok_or(Error::NotFound { handle: *handle })?;
+        if self.occupied(now, &new_handle) {
+            return Ok(None);
+        }
+        let mut session = self.live_mut(&target).clone();
+        session.handle = new_handle;
+        let until = now.saturating_add(self.policy.rotate_grace);
+        self.entries.insert(
+            target,
+            Entry::Forward {
+                to: new_handle,
+                until,
+            },
+        );
+        self.index(&session);
+        self.entries
+            .insert(new_handle, Entry::Live(session.clone()));
+        Ok(Some(session))
+    }
+
+    /// Handles of the principal's live sessions, sorted; prunes stale index entries.
+    pub fn sessions_of(&mut self, now: Timestamp, principal: &str) -> Result<Vec<SessionHandle>> {
+        policy::validate_principal(principal)?;
+        let Some(handles) = self.principals.get(principal) else {
+            return Ok(Vec::new());
+        };
+        let live: BTreeSet<SessionHandle> = handles
+            .iter()
+            .filter(|h| self.is_live_of(now, h, principal))
+            .copied()
+            .collect();
+        if live.is_empty() {
+            self.principals.remove(principal);
+        } else {
+            self.principals.insert(principal.to_owned(), live.clone());
+        }
+        Ok(live.into_iter().collect())
+    }
+
+    /// Deletes every live session of the principal; returns how many.
+    pub fn delete_all_of(&mut self, now: Timestamp, principal: &str) -> Result<usize> {
+        let handles = self.sessions_of(now, principal)?;
+        for handle in &handles {
+            self.delete(now, handle);
+        }
+        Ok(handles.len())
+    }
+
+    /// Forgets what can no longer be observed: expired sessions, tombstones and forwards past
+    /// their grace, and index entries of sessions that are gone. Results of every other
+    /// operation are the same with or without purging.
+    pub fn purge(&mut self, now: Timestamp) {
+        self.entries.retain(|_, entry| match entry {
+            Entry::Live(s) => now < s.expires_at(),
+            Entry::Tombstone { until } | Entry::Forward { until, .. } => now < *until,
+        });
+        let principals: Vec<String> = self.principals.keys().cloned().collect();
+        for principal in principals {
+            // Cannot fail: indexed principals were validated when written.
+            let _ = self.sessions_of(now, &principal);
+        }
+    }
+
+    /// The handle of the live, unexpired session `handle` leads to, following forwards.
+    pub fn resolve(&self, now: Timestamp, handle: &SessionHandle) -> Option<SessionHandle> {
+        let mut current = *handle;
+        for _ in 0..=MAX_FORWARDS {
+            match self.entries.get(&current)? {
+                Entry::Live(s) => return (now < s.expires_at()).then_some(current),
+                Entry::Forward { to, until } if now < *until => current = *to,
+                Entry::Forward { .. } | Entry::Tombstone { .. } => return None,
+            }
+        }
+        None
+    }
+
+    fn occupied(&self, now: Timestamp, handle: &SessionHandle) -> bool {
+        match self.entries.get(handle) {
+            None => false,
+            Some(Entry::Live(s)) => now < s.expires_at(),
+            Some(Entry::Tombstone { until } | Entry::Forward { until, .. }) => now < *until,
+        }
+    }
+
+    fn live_mut(&mut self, handle: &SessionHandle) -> &mut Session {
+        match self.entries.get_mut(handle) {
+            Some(Entry::Live(s)) => s,
+            _ => unreachable!("resolve() returns only live handles"),
+        }
+    }
+
+    fn is_live_of(&self, now: Timestamp, handle: &SessionHandle, principal: &str) -> bool {
+        matches!(self.entries.get(handle), Some(Entry::Live(s))
+            if now < s.expires_at() && s.principal.as_deref() == Some(principal))
+    }
+
+    fn index(&mut self, session: &Session) {
+        if let Some(p) = &session.principal {
+            self.principals
+                .entry(p.clone())
+                .or_default()
+                .insert(session.handle);
+        }
+    }
+}
+
+fn guard_holds(guard: &Guard, session: &Session) -> bool {
+    match guard {
+        Guard::SessionVersion(v) => session.version == *v,
+        Guard::AttributeVersion { name, version } => {
+            session.attribute_version(name) == Some(*version)
+        }
+        Guard::Absent { name } => !session.attributes.contains_key(name),
+    }
+}
+
+/// Names asked of `load_some`: each valid, at most `max_delta_ops` of them.
+pub fn validate_names(names: &[&str], limits: &Limits) -> Result<()> {
+    Limits::check(Limit::DeltaOps, names.len(), limits.max_delta_ops)?;
+    names.iter().try_for_each(|n| policy::validate_name(n))
+}
