@@ -19,7 +19,7 @@ pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(400 * 24 * 3600);
 /// doubles) computes every increment exactly; a result outside it is an
 /// [`Error::Overflow`].
 pub const MAX_COUNTER: i64 = (1 << 53) - 1;
-/// Most attribute forwards a token follows after rotations (a chain of rotations within one
+/// Most forwards a token follows after rotations (a chain of rotations within one
 /// grace period). Beyond it the token counts as not found.
 pub const MAX_FORWARDS: usize = 8;
 

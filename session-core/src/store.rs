@@ -138,8 +138,8 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// writes with the new version. An empty delta writes nothing.
     async fn apply(&self, token: &SessionToken, delta: &Delta) -> Result<Applied>;
 
-    /// Touches the session unconditionally (idle expiry slides); [`Error::NotFound`]
-    /// (crate::Error::NotFound) if there is no live session.
+    /// Touches the session unconditionally (idle expiry slides);
+    /// [`Error::NotFound`](crate::Error::NotFound) if there is no live session.
     async fn touch(&self, token: &SessionToken) -> Result<()>;
 
     /// Deletes the session (through a forward, the session it leads to). It stays a
