@@ -23,7 +23,7 @@ use crate::session::{Attribute, NewSession, Session};
 use crate::time::Timestamp;
 
 /// What a handle holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// A session (possibly past its expiry, until purged: loads check the instant).
     Live(Session),
@@ -42,7 +42,7 @@ pub enum Entry {
 }
 
 /// The model: all sessions and the principal index.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Model {
     policy: Policy,
     entries: BTreeMap<SessionHandle, Entry>,
@@ -78,6 +78,13 @@ impl Model {
     /// True if nothing is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Puts a session as it is, replacing whatever its handle held. For stores that keep
+    /// whole records and let the model compute each change on a copy.
+    pub fn restore(&mut self, session: Session) {
+        self.index(&session);
+        self.entries.insert(session.handle, Entry::Live(session));
     }
 
     /// Creates a session under `handle`; `Ok(None)` if the handle is taken (the caller picks

@@ -24,7 +24,7 @@ pub const MAX_COUNTER: i64 = (1 << 53) - 1;
 pub const MAX_FORWARDS: usize = 8;
 
 /// Size limits. Exceeding one is an [`Error::LimitExceeded`] and nothing is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Bytes of one attribute value. Default 64 KiB.
     pub max_value_bytes: usize,
@@ -54,7 +54,7 @@ impl Limits {
 }
 
 /// Behaviour every store and the model agree on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Size limits.
     pub limits: Limits,

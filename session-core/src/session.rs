@@ -11,7 +11,7 @@ use crate::handle::SessionHandle;
 use crate::time::Timestamp;
 
 /// One attribute: its bytes and the session version at which it was last written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Attribute {
     /// The value. Typed access ([`Session::get`]) reads it as JSON.
     pub value: Vec<u8>,
@@ -25,7 +25,7 @@ pub struct Attribute {
 /// Changing a snapshot changes nothing in the store: changes are made by applying a
 /// [`Delta`](crate::Delta). After [`load_some`](crate::SessionStore::load_some) the
 /// `attributes` hold only the names asked for (those that exist).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The storage handle (safe to log).
     pub handle: SessionHandle,

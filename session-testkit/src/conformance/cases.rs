@@ -1,0 +1,865 @@
+//! The cases. Each states one obligation of the contract and fails with a message saying
+//! which.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::{
+    Deadline, Delta, Error, Limit, Limits, NewSession, Policy, RetryPolicy, SessionStore,
+    SessionStoreExt, SessionToken, TokenError,
+};
+
+use super::{Foreign, StoreFactory};
+
+async fn store<F: StoreFactory>(f: &F, policy: Policy) -> F::Store {
+    f.make(policy).await.expect("the factory makes a store")
+}
+
+async fn default_store<F: StoreFactory>(f: &F) -> F::Store {
+    store(f, Policy::default()).await
+}
+
+async fn new_token<S: SessionStore>(s: &S) -> SessionToken {
+    s.create(NewSession::new()).await.expect("create").token
+}
+
+fn not_found<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) {
+    assert!(
+        matches!(r, Err(Error::NotFound { .. })),
+        "{what}: expected NotFound, got {r:?}"
+    );
+}
+
+async fn counter<S: SessionStore>(s: &S, t: &SessionToken, name: &str) -> Option<i64> {
+    s.load_read_only(t)
+        .await
+        .expect("load")
+        .expect("live")
+        .get(name)
+        .expect("decode")
+}
+
+/// `create` returns a live session at version 1 with its attributes at version 1.
+pub async fn create_returns_version_one<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let new = NewSession::new()
+        .put("a", &1)
+        .unwrap()
+        .principal("p")
+        .idle_timeout(Duration::from_secs(60));
+    let created = s.create(new).await.unwrap();
+    assert_eq!(created.session.version, 1);
+    assert_eq!(created.session.attribute_version("a"), Some(1));
+    assert_eq!(created.session.handle, created.token.handle());
+    let loaded = s
+        .load_read_only(&created.token)
+        .await
+        .unwrap()
+        .expect("created session loads");
+    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.get::<i64>("a").unwrap(), Some(1));
+    assert_eq!(loaded.principal.as_deref(), Some("p"));
+    assert_eq!(loaded.idle_timeout, Duration::from_secs(60));
+}
+
+/// Invalid input to `create` is a typed error and nothing is written.
+pub async fn create_rejects_invalid_input<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let cases = [
+        NewSession::new().put_bytes("", b"x".to_vec()),
+        NewSession::new().put_bytes("n".repeat(257), b"x".to_vec()),
+        NewSession::new().idle_timeout(Duration::ZERO),
+        NewSession::new().principal(""),
+        NewSession::new().deadline(Deadline::At(session_core::Timestamp::from_millis(1))),
+    ];
+    for new in cases {
+        let r = s.create(new.clone()).await;
+        assert!(matches!(r, Err(Error::InvalidInput(_))), "{new:?}: {r:?}");
+    }
+    let big = NewSession::new().put_bytes("a", vec![0; Limits::default().max_value_bytes + 1]);
+    let r = s.create(big).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::LimitExceeded {
+                limit: Limit::ValueSize,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+/// Tokens are fresh for every session, and malformed token text never parses.
+pub async fn tokens_are_fresh_and_parse_strictly<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let a = new_token(&s).await;
+    let b = new_token(&s).await;
+    assert_ne!(a, b);
+    assert_eq!(SessionToken::parse(&a.expose()), Ok(a.clone()));
+    assert_eq!(SessionToken::parse("short"), Err(TokenError::Length(5)));
+    assert_eq!(
+        SessionToken::parse("AAAAAAAAAAAAAAAAAAAA+A"),
+        Err(TokenError::Alphabet(20))
+    );
+    assert_eq!(
+        SessionToken::parse("AAAAAAAAAAAAAAAAAAAAAB"),
+        Err(TokenError::NonCanonical)
+    );
+}
+
+/// An unknown token loads as none and cannot be written to.
+pub async fn load_unknown_is_none<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let unknown = SessionToken::generate();
+    assert!(s.load(&unknown).await.unwrap().is_none());
+    assert!(s.load_read_only(&unknown).await.unwrap().is_none());
+    assert!(s.load_some(&unknown, &["a"]).await.unwrap().is_none());
+    not_found(
+        s.apply(&unknown, &Delta::new().increment("n", 1)).await,
+        "apply to unknown",
+    );
+    not_found(s.touch(&unknown).await, "touch unknown");
+    not_found(s.rotate(&unknown).await, "rotate unknown");
+    assert!(!s.delete(&unknown).await.unwrap());
+    assert!(
+        s.load(&unknown).await.unwrap().is_none(),
+        "nothing was created"
+    );
+}
+
+/// `load` moves the last access forward; `load_read_only` does not.
+pub async fn load_touches_read_only_does_not<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    let first = s.load_read_only(&t).await.unwrap().unwrap().last_access;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        s.load_read_only(&t).await.unwrap().unwrap().last_access,
+        first
+    );
+    let touched = s.load(&t).await.unwrap().unwrap().last_access;
+    assert!(touched > first, "load must touch: {touched:?} <= {first:?}");
+    assert_eq!(
+        s.load_read_only(&t).await.unwrap().unwrap().version,
+        1,
+        "a touch is no new version"
+    );
+}
+
+/// `load_some` returns metadata and only the named attributes that exist.
+pub async fn load_some_returns_only_named<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let new = NewSession::new()
+        .put("a", &1)
+        .unwrap()
+        .put("b", &2)
+        .unwrap()
+        .put("c", &3)
+        .unwrap();
+    let t = s.create(new).await.unwrap().token;
+    let some = s.load_some(&t, &["b", "zz"]).await.unwrap().unwrap();
+    assert_eq!(
+        some.attributes.keys().cloned().collect::<Vec<_>>(),
+        vec!["b".to_owned()]
+    );
+    assert_eq!(some.get::<i64>("b").unwrap(), Some(2));
+    assert_eq!(some.version, 1);
+    let r = s.load_some(&t, &[""]).await;
+    assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
+}
+
+/// Put, remove and increment, with versions stamped by the applying delta.
+pub async fn apply_put_remove_increment<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    let a = s
+        .apply(
+            &t,
+            &Delta::new().put("x", &"one").unwrap().increment("n", 5),
+        )
+        .await
+        .unwrap();
+    assert_eq!((a.version, a.increments.clone()), (2, vec![5]));
+    let b = s
+        .apply(
+            &t,
+            &Delta::new()
+                .increment("n", -2)
+                .increment("n", 10)
+                .remove("x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((b.version, b.increments.clone()), (3, vec![3, 13]));
+    let session = s.load_read_only(&t).await.unwrap().unwrap();
+    assert_eq!(session.version, 3);
+    assert_eq!(session.get_bytes("n"), Some(&b"13"[..]));
+    assert_eq!(session.attribute_version("n"), Some(3));
+    assert!(session.get_bytes("x").is_none());
+}
+
+/// Increment of a value that is not a canonical decimal integer is a type mismatch and
+/// applies nothing.
+pub async fn increment_rejects_non_integers<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    for bad in [&b"1.5"[..], b"007", b"abc", b"", b" 1", b"-0"] {
+        s.apply(&t, &Delta::new().put_bytes("v", bad.to_vec()))
+            .await
+            .unwrap();
+        let before = s.load_read_only(&t).await.unwrap().unwrap();
+        let r = s
+            .apply(&t, &Delta::new().increment("ok", 1).increment("v", 1))
+            .await;
+        assert!(
+            matches!(r, Err(Error::TypeMismatch { .. })),
+            "{bad:?}: {r:?}"
+        );
+        assert_eq!(
+            s.load_read_only(&t).await.unwrap().unwrap(),
+            before,
+            "nothing applied"
+        );
+    }
+}
+
+/// Increments outside ±(2^53 - 1) are a typed overflow.
+pub async fn increment_overflow_is_typed<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    let max = session_core::MAX_COUNTER;
+    s.apply(&t, &Delta::new().put("n", &(max - 1)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.apply(&t, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+            .increments,
+        vec![max]
+    );
+    let r = s.apply(&t, &Delta::new().increment("n", 1)).await;
+    assert!(matches!(r, Err(Error::Overflow { .. })), "{r:?}");
+    let r = s.apply(&t, &Delta::new().increment("m", max + 1)).await;
+    assert!(matches!(r, Err(Error::Overflow { .. })), "{r:?}");
+    assert_eq!(counter(&s, &t, "n").await, Some(max));
+}
+
+/// A delta that fails late leaves no trace of its earlier operations.
+pub async fn apply_is_all_or_nothing<F: StoreFactory>(f: &F) {
+    let policy = Policy {
+        limits: Limits {
+            max_session_bytes: 100,
+            ..Limits::default()
+        },
+        ..Policy::default()
+    };
+    let s = store(f, policy).await;
+    let t = s
+        .create(NewSession::new().put("keep", &1).unwrap().principal("p1"))
+        .await
+        .unwrap()
+        .token;
+    let before = s.load_read_only(&t).await.unwrap().unwrap();
+    let failing = [
+        Delta::new()
+            .put("a", &2)
+            .unwrap()
+            .remove("keep")
+            .set_principal("p2")
+            .put_bytes("t", b"x".to_vec())
+            .increment("t", 1),
+        Delta::new()
+            .increment("keep", 1)
+            .put_bytes("big", vec![b'x'; 200]),
+    ];
+    for delta in failing {
+        assert!(s.apply(&t, &delta).await.is_err());
+        assert_eq!(
+            s.load_read_only(&t).await.unwrap().unwrap(),
+            before,
+            "{delta:?} left a trace"
+        );
+    }
+}
+
+/// `if_session_version` admits exactly the version read.
+pub async fn guard_session_version<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    s.apply(
+        &t,
+        &Delta::new().if_session_version(1).put("a", &1).unwrap(),
+    )
+    .await
+    .unwrap();
+    let r = s
+        .apply(
+            &t,
+            &Delta::new().if_session_version(1).put("a", &2).unwrap(),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(Error::Conflict { current_version: 2 })),
+        "{r:?}"
+    );
+    assert_eq!(counter(&s, &t, "a").await, Some(1));
+}
+
+/// `if_attribute_version` ignores changes to other attributes.
+pub async fn guard_attribute_version<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    let v = s
+        .apply(&t, &Delta::new().put("a", &1).unwrap())
+        .await
+        .unwrap()
+        .version;
+    s.apply(&t, &Delta::new().increment("other", 1))
+        .await
+        .unwrap();
+    s.apply(
+        &t,
+        &Delta::new()
+            .if_attribute_version("a", v)
+            .put("a", &2)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let r = s
+        .apply(
+            &t,
+            &Delta::new()
+                .if_attribute_version("a", v)
+                .put("a", &3)
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(Error::Conflict { current_version: 4 })),
+        "{r:?}"
+    );
+    let r = s
+        .apply(&t, &Delta::new().if_attribute_version("missing", 1).touch())
+        .await;
+    assert!(
+        matches!(r, Err(Error::Conflict { .. })),
+        "a guard on an absent attribute fails: {r:?}"
+    );
+    assert_eq!(counter(&s, &t, "a").await, Some(2));
+}
+
+/// `if_absent` admits only absent attributes.
+pub async fn guard_absent<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    s.apply(&t, &Delta::new().if_absent("a").put("a", &1).unwrap())
+        .await
+        .unwrap();
+    let r = s
+        .apply(&t, &Delta::new().if_absent("a").put("a", &2).unwrap())
+        .await;
+    assert!(
+        matches!(r, Err(Error::Conflict { current_version: 2 })),
+        "{r:?}"
+    );
+    s.apply(&t, &Delta::new().remove("a")).await.unwrap();
+    s.apply(&t, &Delta::new().if_absent("a").put("a", &3).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(counter(&s, &t, "a").await, Some(3));
+}
+
+/// An empty delta checks existence and guards but writes nothing.
+pub async fn empty_delta_writes_nothing<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    assert_eq!(s.apply(&t, &Delta::new()).await.unwrap().version, 1);
+    let r = s.apply(&t, &Delta::new().if_session_version(7)).await;
+    assert!(
+        matches!(r, Err(Error::Conflict { current_version: 1 })),
+        "{r:?}"
+    );
+    assert_eq!(s.load_read_only(&t).await.unwrap().unwrap().version, 1);
+    not_found(
+        s.apply(&SessionToken::generate(), &Delta::new()).await,
+        "empty delta on unknown",
+    );
+}
+
+/// No write recreates a session that is gone.
+pub async fn apply_never_recreates<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    assert!(s.delete(&t).await.unwrap());
+    not_found(
+        s.apply(&t, &Delta::new().put("a", &1).unwrap()).await,
+        "apply after delete",
+    );
+    not_found(
+        s.apply(&t, &Delta::new().if_absent("a").increment("n", 1))
+            .await,
+        "guarded apply after delete",
+    );
+    not_found(s.touch(&t).await, "touch after delete");
+    assert!(s.load(&t).await.unwrap().is_none());
+}
+
+/// Value size, session size and delta length limits are typed errors, nothing written.
+pub async fn limits_are_enforced<F: StoreFactory>(f: &F) {
+    let limits = Limits {
+        max_value_bytes: 10,
+        max_session_bytes: 30,
+        max_delta_ops: 4,
+    };
+    let s = store(
+        f,
+        Policy {
+            limits,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let t = new_token(&s).await;
+    let r = s.apply(&t, &Delta::new().put_bytes("a", vec![0; 11])).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::LimitExceeded {
+                limit: Limit::ValueSize,
+                actual: 11,
+                max: 10
+            })
+        ),
+        "{r:?}"
+    );
+    s.apply(
+        &t,
+        &Delta::new()
+            .put_bytes("a", vec![0; 10])
+            .put_bytes("b", vec![0; 10]),
+    )
+    .await
+    .unwrap();
+    let r = s.apply(&t, &Delta::new().put_bytes("c", vec![0; 10])).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::LimitExceeded {
+                limit: Limit::SessionSize,
+                actual: 33,
+                max: 30
+            })
+        ),
+        "{r:?}"
+    );
+    let r = s
+        .apply(&t, &Delta::new().touch().touch().touch().touch().touch())
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::LimitExceeded {
+                limit: Limit::DeltaOps,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(s.load_read_only(&t).await.unwrap().unwrap().version, 2);
+}
+
+/// Idle timeout, deadline and principal change through deltas.
+pub async fn metadata_operations<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = new_token(&s).await;
+    let delta = Delta::new()
+        .set_idle_timeout(Duration::from_secs(90))
+        .set_deadline(Deadline::In(Duration::from_secs(3600)))
+        .set_principal("ann")
+        .touch();
+    s.apply(&t, &delta).await.unwrap();
+    let session = s.load_read_only(&t).await.unwrap().unwrap();
+    assert_eq!(session.idle_timeout, Duration::from_secs(90));
+    assert!(session.deadline.is_some());
+    assert_eq!(session.principal.as_deref(), Some("ann"));
+    assert_eq!(
+        session.expires_at(),
+        session.last_access.saturating_add(Duration::from_secs(90))
+    );
+    s.apply(
+        &t,
+        &Delta::new().set_deadline(Deadline::Never).clear_principal(),
+    )
+    .await
+    .unwrap();
+    let session = s.load_read_only(&t).await.unwrap().unwrap();
+    assert!(session.deadline.is_none() && session.principal.is_none());
+    assert_eq!(session.version, 3);
+}
+
+/// `update` under contention: every acknowledged change is in the final value.
+pub async fn update_loses_nothing_under_contention<F: StoreFactory>(f: &F) {
+    let s = Arc::new(default_store(f).await);
+    let t = new_token(&*s).await;
+    let mut tasks = Vec::new();
+    for i in 0..16u32 {
+        let (s, t) = (s.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let retry = RetryPolicy {
+                max_attempts: 100,
+                ..RetryPolicy::default()
+            };
+            s.update_with(&t, retry, |r| {
+                let mut list: Vec<u32> = r.get("list")?.unwrap_or_default();
+                list.push(i);
+                Delta::new().put("list", &list)
+            })
+            .await
+            .map(|_| i)
+        }));
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        if let Ok(i) = task.await.unwrap() {
+            acked.push(i);
+        }
+    }
+    let mut list: Vec<u32> = s
+        .load_read_only(&t)
+        .await
+        .unwrap()
+        .unwrap()
+        .get("list")
+        .unwrap()
+        .unwrap();
+    list.sort_unstable();
+    acked.sort_unstable();
+    assert_eq!(list, acked, "update lost or invented a change");
+    assert!(!acked.is_empty());
+}
+
+/// `update` reports a conflict once its attempts run out.
+pub async fn update_gives_up_with_conflict<F: StoreFactory>(f: &F) {
+    let s = Arc::new(default_store(f).await);
+    let t = new_token(&*s).await;
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+    let (s2, t2) = (s.clone(), t.clone());
+    // A writer that bumps "x" between every read and write of the update.
+    let mut runs = 0;
+    let result = s
+        .update_with(&t, retry, |r| {
+            runs += 1;
+            let x: i64 = r.get("x")?.unwrap_or(0);
+            let (s2, t2) = (s2.clone(), t2.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(s2.apply(&t2, &Delta::new().increment("x", 1)))
+                    .unwrap();
+            })
+            .join()
+            .unwrap();
+            Delta::new().put("x", &(x + 100))
+        })
+        .await;
+    assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+    assert_eq!(runs, 2);
+    assert_eq!(counter(&*s, &t, "x").await, Some(2));
+}
+
+/// A deleted session stays dead through its tombstone, and delete reports what it found.
+pub async fn delete_leaves_a_tombstone<F: StoreFactory>(f: &F) {
+    let s = store(
+        f,
+        Policy {
+            delete_grace: Duration::from_millis(300),
+            ..Policy::default()
+        },
+    )
+    .await;
+    let t = new_token(&s).await;
+    assert!(s.delete(&t).await.unwrap());
+    assert!(!s.delete(&t).await.unwrap(), "second delete finds nothing");
+    assert!(s.load(&t).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        s.load(&t).await.unwrap().is_none(),
+        "still gone after the grace period"
+    );
+    not_found(
+        s.apply(&t, &Delta::new().increment("n", 1)).await,
+        "apply after grace",
+    );
+}
+
+/// Rotation moves content and versions; the old token forwards.
+pub async fn rotate_moves_and_forwards<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let old = s
+        .create(NewSession::new().put("a", &1).unwrap())
+        .await
+        .unwrap()
+        .token;
+    s.apply(&old, &Delta::new().increment("n", 1))
+        .await
+        .unwrap();
+    let new = s.rotate(&old).await.unwrap();
+    assert_ne!(new, old);
+    let moved = s.load_read_only(&new).await.unwrap().unwrap();
+    assert_eq!((moved.version, moved.handle), (2, new.handle()));
+    assert_eq!(moved.attribute_version("a"), Some(1));
+    let via_old = s.load(&old).await.unwrap().unwrap();
+    assert_eq!(
+        via_old.handle,
+        new.handle(),
+        "old token forwards to the new session"
+    );
+    assert_eq!(
+        s.apply(&old, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+            .increments,
+        vec![2]
+    );
+    assert_eq!(counter(&s, &new, "n").await, Some(2));
+    // Logout with the old cookie ends the new session.
+    assert!(s.delete(&old).await.unwrap());
+    assert!(s.load(&new).await.unwrap().is_none());
+}
+
+/// After the grace period the old token is dead and the new one lives on.
+pub async fn rotate_forward_ends_after_grace<F: StoreFactory>(f: &F) {
+    let s = store(
+        f,
+        Policy {
+            rotate_grace: Duration::from_millis(300),
+            ..Policy::default()
+        },
+    )
+    .await;
+    let old = new_token(&s).await;
+    let new = s.rotate(&old).await.unwrap();
+    assert!(s.load_read_only(&old).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(s.load(&old).await.unwrap().is_none());
+    not_found(
+        s.apply(&old, &Delta::new().increment("n", 1)).await,
+        "apply through expired forward",
+    );
+    assert!(s.load(&new).await.unwrap().is_some());
+}
+
+/// Writes through the old token racing a rotation all land in the new session.
+pub async fn rotate_keeps_concurrent_writes<F: StoreFactory>(f: &F) {
+    let s = Arc::new(default_store(f).await);
+    let old = new_token(&*s).await;
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (s, old) = (s.clone(), old.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acked = 0;
+            for _ in 0..25 {
+                if s.apply(&old, &Delta::new().increment("n", 1)).await.is_ok() {
+                    acked += 1;
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let new = s.rotate(&old).await.unwrap();
+    let mut acked = 0;
+    for w in writers {
+        acked += w.await.unwrap();
+    }
+    assert_eq!(
+        acked, 100,
+        "every write through a forwarding token is acknowledged"
+    );
+    assert_eq!(counter(&*s, &new, "n").await, Some(acked));
+}
+
+/// A session expires at its idle timeout.
+pub async fn expiry_by_idle_timeout<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = s
+        .create(NewSession::new().idle_timeout(Duration::from_millis(300)))
+        .await
+        .unwrap()
+        .token;
+    assert!(s.load_read_only(&t).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(s.load(&t).await.unwrap().is_none());
+    not_found(
+        s.apply(&t, &Delta::new().touch()).await,
+        "apply after expiry",
+    );
+}
+
+/// A session expires at its deadline even when active.
+pub async fn expiry_by_deadline<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let new = NewSession::new().deadline(Deadline::In(Duration::from_millis(500)));
+    let t = s.create(new).await.unwrap().token;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s.touch(&t).await.expect("still live before the deadline");
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        s.load(&t).await.unwrap().is_none(),
+        "activity does not outlive the deadline"
+    );
+}
+
+/// Touching slides the idle expiry.
+pub async fn touch_slides_idle_expiry<F: StoreFactory>(f: &F) {
+    let s = default_store(f).await;
+    let t = s
+        .create(NewSession::new().idle_timeout(Duration::from_millis(600)))
+        .await
+        .unwrap()
+        .token;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    s.touch(&t).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        s.load(&t).await.unwrap().is_some(),
+        "a touched session outlives its first expiry"
+    );
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    assert!(s.load_read_only(&t).await.unwrap().is_none());
+}
+
+/// The principal index lists live sessions only.
+pub async fn principal_index_lists_and_prunes<F: StoreFactory>(f: &F) {
+    if !f.capabilities().principal_index {
+        return eprintln!("skipped: the store has no principal index");
+    }
+    let s = default_store(f).await;
+    let p = format!("user-{}", SessionToken::generate().handle().to_hex());
+    let a = s
+        .create(NewSession::new().principal(p.clone()))
+        .await
+        .unwrap()
+        .token;
+    let b = s
+        .create(NewSession::new().principal(p.clone()))
+        .await
+        .unwrap()
+        .token;
+    let c = s
+        .create(NewSession::new().principal(p.clone()))
+        .await
+        .unwrap()
+        .token;
+    let mut all = vec![a.handle(), b.handle(), c.handle()];
+    all.sort();
+    let mut listed = s.sessions_of(&p).await.unwrap();
+    listed.sort();
+    assert_eq!(listed, all);
+    s.delete(&a).await.unwrap();
+    s.apply(&b, &Delta::new().set_principal("someone-else"))
+        .await
+        .unwrap();
+    let c2 = s.rotate(&c).await.unwrap();
+    assert_eq!(s.sessions_of(&p).await.unwrap(), vec![c2.handle()]);
+    assert!(matches!(
+        s.sessions_of("").await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+/// `delete_all_of` ends every session of the principal and no other.
+pub async fn delete_all_of_logs_out_everywhere<F: StoreFactory>(f: &F) {
+    if !f.capabilities().principal_index {
+        return eprintln!("skipped: the store has no principal index");
+    }
+    let s = default_store(f).await;
+    let p = format!("user-{}", SessionToken::generate().handle().to_hex());
+    let mine: Vec<SessionToken> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(
+                s.create(NewSession::new().principal(p.clone()))
+                    .await
+                    .unwrap()
+                    .token,
+            );
+        }
+        v
+    };
+    let other = s
+        .create(NewSession::new().principal(format!("{p}-other")))
+        .await
+        .unwrap()
+        .token;
+    assert_eq!(s.delete_all_of(&p).await.unwrap(), 3);
+    for t in &mine {
+        assert!(s.load(t).await.unwrap().is_none());
+        not_found(
+            s.apply(t, &Delta::new().touch()).await,
+            "apply after logout everywhere",
+        );
+    }
+    assert!(s.load(&other).await.unwrap().is_some());
+    assert_eq!(s.delete_all_of(&p).await.unwrap(), 0);
+}
+
+async fn foreign_case<F: StoreFactory>(f: &F, kind: Foreign) {
+    if !f.capabilities().foreign_data {
+        return eprintln!("skipped: the factory cannot plant foreign data");
+    }
+    let s = default_store(f).await;
+    let t = SessionToken::generate();
+    f.plant_foreign(&s, &t.handle(), kind).await.expect("plant");
+    let corrupt = |what: &str, r: Result<String, Error>| {
+        assert!(
+            matches!(r, Err(Error::Corrupt(_))),
+            "{kind:?}, {what}: expected Corrupt, got {r:?}"
+        );
+    };
+    corrupt("load", s.load(&t).await.map(|x| format!("{x:?}")));
+    corrupt(
+        "load_read_only",
+        s.load_read_only(&t).await.map(|x| format!("{x:?}")),
+    );
+    corrupt(
+        "load_some",
+        s.load_some(&t, &["a"]).await.map(|x| format!("{x:?}")),
+    );
+    corrupt(
+        "apply",
+        s.apply(&t, &Delta::new().put("a", &1).unwrap())
+            .await
+            .map(|x| format!("{x:?}")),
+    );
+    corrupt("touch", s.touch(&t).await.map(|x| format!("{x:?}")));
+    corrupt("rotate", s.rotate(&t).await.map(|x| format!("{x:?}")));
+    corrupt("delete", s.delete(&t).await.map(|x| format!("{x:?}")));
+    assert!(
+        f.foreign_intact(&s, &t.handle(), kind)
+            .await
+            .expect("inspect"),
+        "{kind:?}: foreign data changed"
+    );
+}
+
+/// A key of the wrong type is a typed error, and the foreign value is left alone.
+pub async fn foreign_wrong_type_is_typed_and_untouched<F: StoreFactory>(f: &F) {
+    foreign_case(f, Foreign::WrongType).await;
+}
+
+/// A garbled field is a typed error, and the foreign value is left alone.
+pub async fn foreign_garbled_field_is_typed_and_untouched<F: StoreFactory>(f: &F) {
+    foreign_case(f, Foreign::GarbledField).await;
+}

@@ -1,0 +1,141 @@
+//! The conformance suite: one public async function per behaviour of the contract, each
+//! taking a [`StoreFactory`], plus [`conformance_suite!`](crate::conformance_suite) which
+//! expands to one test per case, so a failure names the behaviour.
+//!
+//! # Running it against your store
+//!
+//! ```no_run
+//! use session_core::{MemoryStore, Policy, Result};
+//! use session_testkit::conformance::{Capabilities, StoreFactory};
+//!
+//! struct MyFactory;
+//!
+//! #[async_trait::async_trait]
+//! impl StoreFactory for MyFactory {
+//!     type Store = MemoryStore; // your store type
+//!     async fn make(&self, policy: Policy) -> Result<MemoryStore> {
+//!         // A fresh, empty store (for Redis: a new random namespace) with this policy.
+//!         MemoryStore::with(policy, std::sync::Arc::new(session_core::SystemClock))
+//!     }
+//! }
+//!
+//! // In tests/conformance.rs (needs tokio with "macros" and "rt-multi-thread"):
+//! session_testkit::conformance_suite!(MyFactory);
+//! # fn main() {}
+//! ```
+
+mod cases;
+
+use async_trait::async_trait;
+use session_core::{Error, Policy, Result, SessionHandle, SessionStore};
+
+pub use cases::*;
+
+/// What a store supports beyond the core contract, so cases that need more can skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `sessions_of` and `delete_all_of` work.
+    pub principal_index: bool,
+    /// The factory can plant foreign data under a session's key
+    /// ([`StoreFactory::plant_foreign`]).
+    pub foreign_data: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            principal_index: true,
+            foreign_data: false,
+        }
+    }
+}
+
+/// Data that is not a session in the store's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Foreign {
+    /// The session's key holds a value of another type (a Redis string instead of a hash).
+    WrongType,
+    /// The key has the right type, but a field holds garbage.
+    GarbledField,
+}
+
+/// Makes stores for the suite.
+#[async_trait]
+pub trait StoreFactory: Send + Sync + 'static {
+    /// The store under test.
+    type Store: SessionStore + 'static;
+
+    /// A fresh, empty store with `policy` (for a shared backend: a new random namespace).
+    async fn make(&self, policy: Policy) -> Result<Self::Store>;
+
+    /// What the store supports.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Writes foreign data under the key of `handle`.
+    async fn plant_foreign(
+        &self,
+        _store: &Self::Store,
+        _handle: &SessionHandle,
+        _kind: Foreign,
+    ) -> Result<()> {
+        Err(Error::backend("this factory cannot plant foreign data"))
+    }
+
+    /// True if the foreign data planted under `handle` is exactly as planted.
+    async fn foreign_intact(
+        &self,
+        _store: &Self::Store,
+        _handle: &SessionHandle,
+        _kind: Foreign,
+    ) -> Result<bool> {
+        Err(Error::backend("this factory cannot plant foreign data"))
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case and one `#[test]` per property
+/// check, all against the store the factory expression makes.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::__conformance_cases!($factory;
+            create_returns_version_one, create_rejects_invalid_input, tokens_are_fresh_and_parse_strictly,
+            load_unknown_is_none, load_touches_read_only_does_not, load_some_returns_only_named,
+            apply_put_remove_increment, increment_rejects_non_integers, increment_overflow_is_typed,
+            apply_is_all_or_nothing, guard_session_version, guard_attribute_version, guard_absent,
+            empty_delta_writes_nothing, apply_never_recreates, limits_are_enforced, metadata_operations,
+            update_loses_nothing_under_contention, update_gives_up_with_conflict,
+            delete_leaves_a_tombstone, rotate_moves_and_forwards, rotate_forward_ends_after_grace,
+            rotate_keeps_concurrent_writes, expiry_by_idle_timeout, expiry_by_deadline,
+            touch_slides_idle_expiry, principal_index_lists_and_prunes, delete_all_of_logs_out_everywhere,
+            foreign_wrong_type_is_typed_and_untouched, foreign_garbled_field_is_typed_and_untouched,
+        );
+        #[test]
+        fn model_equivalence() {
+            $crate::conformance::model_equivalence(&$factory, $crate::workload::cases(48));
+        }
+        #[test]
+        fn concurrent_histories_are_linearizable() {
+            $crate::conformance::linearizable_histories(&$factory, $crate::workload::cases(24));
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::$case(&$factory).await;
+            }
+        )*
+    };
+}
+
+mod properties;
+pub use properties::{
+    STEP_LIMIT, check_concurrent, increment_storm, linearizable_histories, model_equivalence,
+};
