@@ -472,13 +472,13 @@ pub fn verify(run: &ConcurrentRun, step_limit: usize) -> Report {
             .min();
         if let Some(at) = rotated_at {
             for e in events.iter().filter(|e| e.invoked > at) {
-                if let Outcome::Loaded(Some(v)) = &e.outcome {
-                    if v.handle == token.handle() {
-                        stale_forwards.push(format!(
-                            "session {session}: load invoked at {} saw the pre-rotation session after the rotation returned at {at}",
-                            e.invoked
-                        ));
-                    }
+                if let Outcome::Loaded(Some(v)) = &e.outcome
+                    && v.handle == token.handle()
+                {
+                    stale_forwards.push(format!(
+                        "session {session}: load invoked at {} saw the pre-rotation session after the rotation returned at {at}",
+                        e.invoked
+                    ));
                 }
             }
         }

@@ -18,19 +18,36 @@ impl StoreFactory for NaiveOnRedis {
     type Store = NaiveStore<RedisRecords>;
     async fn make(&self, policy: Policy) -> Result<Self::Store> {
         // A random prefix per store: tests sharing the server never see each other's keys.
-        let prefix = format!("naive-{}", &SessionToken::generate().handle().to_hex()[..12]);
-        Ok(NaiveStore::new(RedisRecords::connect(&self.url, prefix).await?, policy))
+        let prefix = format!(
+            "naive-{}",
+            &SessionToken::generate().handle().to_hex()[..12]
+        );
+        Ok(NaiveStore::new(
+            RedisRecords::connect(&self.url, prefix).await?,
+            policy,
+        ))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn negative_control_is_caught_on_real_redis() {
-    let redis = shared(Topology::Standalone).await.expect("a standalone Redis");
+    let redis = shared(Topology::Standalone)
+        .await
+        .expect("a standalone Redis");
     let factory = NaiveOnRedis { url: redis.url() };
-    let report = check_concurrent(&factory, &increment_storm(8, 20), 1).await.expect("run");
+    let report = check_concurrent(&factory, &increment_storm(8, 20), 1)
+        .await
+        .expect("run");
     println!("{report}");
-    let lost = report.lost_increments.first().expect("lost increments are reported");
+    let lost = report
+        .lost_increments
+        .first()
+        .expect("lost increments are reported");
     assert_eq!(lost.acknowledged, 160);
     assert!(lost.final_value < 160, "{lost:?}");
-    assert!(matches!(report.verdict, Verdict::NotLinearizable(_)), "{:?}", report.verdict);
+    assert!(
+        matches!(report.verdict, Verdict::NotLinearizable(_)),
+        "{:?}",
+        report.verdict
+    );
 }

@@ -52,8 +52,12 @@ fn process_identity(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces; fields follow the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
-    // `rest` starts at field 3 (state); start time is field 22.
-    let start = rest.split_whitespace().nth(19)?;
+    // `rest` starts at field 3 (state); start time is field 22. A zombie counts as dead.
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    let start = fields.nth(18)?;
     Some(format!("{pid}:{start}"))
 }
 

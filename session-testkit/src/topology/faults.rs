@@ -111,7 +111,8 @@ pub struct WorkloadCheck {
     pub read_failures: usize,
     /// Lower bound of acknowledged writes that are gone.
     pub lost_acknowledged: u64,
-    /// Lower bound of acknowledged *and durably confirmed* writes that are gone.
+    /// Lower bound of acknowledged *and durably confirmed* writes that are gone (without a
+    /// durability check every acknowledgement counts as confirmed).
     pub lost_durable: u64,
     /// Keys whose value is impossible (more than could have been applied).
     pub corrupted_keys: usize,

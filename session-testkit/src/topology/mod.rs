@@ -1053,12 +1053,11 @@ pub(crate) async fn cluster_view(url: &str) -> Result<ClusterView, TopologyError
 /// The cluster hash slot of a key (CRC16/XMODEM of the hash tag or key, mod 16384).
 pub fn key_slot(key: &[u8]) -> u16 {
     let mut k = key;
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        if let Some(close) = key[open + 1..].iter().position(|&b| b == b'}') {
-            if close > 0 {
-                k = &key[open + 1..open + 1 + close];
-            }
-        }
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(close) = key[open + 1..].iter().position(|&b| b == b'}')
+        && close > 0
+    {
+        k = &key[open + 1..open + 1 + close];
     }
     let mut crc: u16 = 0;
     for &b in k {

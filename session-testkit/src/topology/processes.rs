@@ -177,6 +177,9 @@ async fn signal(pid: u32, sig: &str) -> Result<(), TopologyError> {
     }
 }
 
+/// Builds a node's `redis-server` arguments from its port and directory.
+type ArgsFn<'a> = dyn Fn(u16, &Path) -> Result<Vec<String>, TopologyError> + 'a;
+
 struct Ctx {
     run: u64,
     root: PathBuf,
@@ -189,7 +192,7 @@ impl Ctx {
         &self,
         name: &str,
         bus: bool,
-        make_args: &dyn Fn(u16, &Path) -> Result<Vec<String>, TopologyError>,
+        make_args: &ArgsFn<'_>,
     ) -> Result<ProcessNode, TopologyError> {
         let dir = self.root.join(name);
         std::fs::create_dir_all(&dir)?;
