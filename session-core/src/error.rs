@@ -108,6 +108,16 @@ pub enum Error {
     #[error("outcome of the write is unknown")]
     OutcomeUnknown(#[source] BoxError),
 
+    /// The write took effect on the primary, but fewer replicas than required acknowledged
+    /// it in time (the optional `WAIT` durability setting): a failover now could lose it.
+    #[error("write not durable: {acknowledged} of {required} replicas acknowledged")]
+    NotDurable {
+        /// Replicas that acknowledged.
+        acknowledged: u64,
+        /// Replicas required.
+        required: u64,
+    },
+
     /// Any other failure of the backend (connection refused, server error...).
     #[error("backend error")]
     Backend(#[source] BoxError),

@@ -44,6 +44,7 @@ mod handle;
 mod memory;
 pub mod model;
 mod policy;
+pub mod redis;
 mod session;
 mod store;
 mod time;

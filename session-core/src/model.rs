@@ -95,35 +95,25 @@ impl Model {
         handle: SessionHandle,
         new: NewSession,
     ) -> Result<Option<Session>> {
-        let idle_timeout = new.idle_timeout.unwrap_or(self.policy.default_idle_timeout);
-        policy::validate_idle_timeout(idle_timeout)?;
-        if let Some(p) = &new.principal {
-            policy::validate_principal(p)?;
-        }
+        let new = prepare_new(&self.policy, new)?;
         let deadline = new.deadline.resolve(now);
         if deadline.is_some_and(|d| d <= now) {
-            return Err(Error::InvalidInput(
-                "the deadline of a new session has passed".into(),
-            ));
-        }
-        let limits = self.policy.limits;
-        let mut attributes = BTreeMap::new();
-        for (name, value) in new.attributes {
-            policy::validate_name(&name)?;
-            Limits::check(Limit::ValueSize, value.len(), limits.max_value_bytes)?;
-            attributes.insert(name, Attribute { value, version: 1 });
+            return Err(past_deadline());
         }
         let session = Session {
             handle,
             version: 1,
             created_at: now,
             last_access: now,
-            idle_timeout,
+            idle_timeout: new.idle_timeout,
             deadline,
             principal: new.principal,
-            attributes,
+            attributes: new
+                .attributes
+                .into_iter()
+                .map(|(name, value)| (name, Attribute { value, version: 1 }))
+                .collect(),
         };
-        Limits::check(Limit::SessionSize, session.size(), limits.max_session_bytes)?;
         if self.occupied(now, &handle) {
             return Ok(None);
         }
@@ -266,8 +256,9 @@ impl Model {
     }
 
     /// Moves the session (reached through forwards) to `new_handle`; the old handle forwards
-    /// for [`Policy::rotate_grace`]. Content, versions and times move unchanged.
-    /// `Ok(None)` if `new_handle` is taken.
+    /// for [`Policy::rotate_grace`]. Content, versions and creation time move unchanged; a
+    /// rotation is activity, so the last access becomes now. `Ok(None)` if `new_handle` is
+    /// taken.
     pub fn rotate(
         &mut self,
         now: Timestamp,
@@ -282,6 +273,7 @@ impl Model {
         }
         let mut session = self.live_mut(&target).clone();
         session.handle = new_handle;
+        session.last_access = session.last_access.max(now);
         let until = now.saturating_add(self.policy.rotate_grace);
         self.entries.insert(
             target,
@@ -380,6 +372,54 @@ impl Model {
                 .insert(session.handle);
         }
     }
+}
+
+/// A [`NewSession`] checked against a policy, with defaults filled in and repeated names
+/// resolved (the last value wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedNew {
+    /// The idle timeout.
+    pub idle_timeout: std::time::Duration,
+    /// The deadline, still relative to the store's clock.
+    pub deadline: crate::Deadline,
+    /// The principal.
+    pub principal: Option<String>,
+    /// Attributes by name.
+    pub attributes: BTreeMap<String, Vec<u8>>,
+    /// Bytes of names and values.
+    pub size: usize,
+}
+
+/// Checks everything about a new session that needs no clock: idle timeout, principal,
+/// names, value sizes and the total size. (Whether a deadline has passed needs the store's
+/// clock and is checked last.)
+pub fn prepare_new(policy: &Policy, new: NewSession) -> Result<PreparedNew> {
+    let idle_timeout = new.idle_timeout.unwrap_or(policy.default_idle_timeout);
+    policy::validate_idle_timeout(idle_timeout)?;
+    if let Some(p) = &new.principal {
+        policy::validate_principal(p)?;
+    }
+    let limits = policy.limits;
+    let mut attributes = BTreeMap::new();
+    for (name, value) in new.attributes {
+        policy::validate_name(&name)?;
+        Limits::check(Limit::ValueSize, value.len(), limits.max_value_bytes)?;
+        attributes.insert(name, value);
+    }
+    let size = attributes.iter().map(|(n, v)| n.len() + v.len()).sum();
+    Limits::check(Limit::SessionSize, size, limits.max_session_bytes)?;
+    Ok(PreparedNew {
+        idle_timeout,
+        deadline: new.deadline,
+        principal: new.principal,
+        attributes,
+        size,
+    })
+}
+
+/// The error for a new session whose deadline has already passed.
+pub fn past_deadline() -> Error {
+    Error::InvalidInput("the deadline of a new session has passed".into())
 }
 
 fn guard_holds(guard: &Guard, session: &Session) -> bool {

@@ -148,7 +148,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, token: &SessionToken) -> Result<bool>;
 
     /// Moves the session to a new token (session-fixation defence, at login), content and
-    /// versions unchanged. For [`Policy::rotate_grace`] the old token forwards (loads see the
+    /// versions unchanged; the rotation counts as activity (last access = now). For [`Policy::rotate_grace`] the old token forwards (loads see the
     /// new session, applies land in it); then it is dead. Must stay correct under concurrent
     /// applies through the old token: none may be lost or land only in the old session.
     async fn rotate(&self, token: &SessionToken) -> Result<SessionToken>;

@@ -57,6 +57,7 @@
 //! few minutes). A soak run: `SESSION_TESTKIT_CASES=2000 cargo test -p session-testkit`.
 
 pub mod conformance;
+pub mod failover;
 pub mod history;
 pub mod linearizability;
 pub mod naive;

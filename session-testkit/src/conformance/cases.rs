@@ -658,10 +658,26 @@ pub async fn rotate_forward_ends_after_grace<F: StoreFactory>(f: &F) {
     assert!(s.load(&new).await.unwrap().is_some());
 }
 
-/// Writes through the old token racing a rotation all land in the new session.
+/// Writes through the old token racing a rotation all land in the new session, and
+/// concurrent loads (which touch) do not keep the rotation from completing.
 pub async fn rotate_keeps_concurrent_writes<F: StoreFactory>(f: &F) {
     let s = Arc::new(default_store(f).await);
     let old = new_token(&*s).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (s, old, stop) = (s.clone(), old.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(
+                    s.load(&old).await.expect("load").is_some(),
+                    "the old token forwards"
+                );
+                // An in-memory store never suspends: let the writers and the rotation run.
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
     let mut writers = Vec::new();
     for _ in 0..4 {
         let (s, old) = (s.clone(), old.clone());
@@ -680,6 +696,10 @@ pub async fn rotate_keeps_concurrent_writes<F: StoreFactory>(f: &F) {
     let mut acked = 0;
     for w in writers {
         acked += w.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
     }
     assert_eq!(
         acked, 100,

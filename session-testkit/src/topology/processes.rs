@@ -178,7 +178,7 @@ async fn signal(pid: u32, sig: &str) -> Result<(), TopologyError> {
 }
 
 /// Builds a node's `redis-server` arguments from its port and directory.
-type ArgsFn<'a> = dyn Fn(u16, &Path) -> Result<Vec<String>, TopologyError> + 'a;
+type ArgsFn<'a> = dyn Fn(u16, &Path) -> Result<Vec<String>, TopologyError> + Send + Sync + 'a;
 
 struct Ctx {
     run: u64,

@@ -1,0 +1,447 @@
+//! Argument encoding and reply decoding for the scripts and reads of [`Store`](super::Store).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::Reply;
+use crate::delta::{Applied, Delta, Guard, Op};
+use crate::error::{Error, Limit, Result};
+use crate::handle::SessionHandle;
+use crate::model::PreparedNew;
+use crate::policy::Limits;
+use crate::session::{Attribute, Deadline, Session};
+use crate::time::{Timestamp, duration_millis};
+
+/// What a session key holds, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live session.
+    Live(Session),
+    /// Nothing live: absent, expired or deleted.
+    Gone,
+    /// A rotated session's forward to its successor.
+    Moved(SessionHandle),
+}
+
+/// The metadata fields, in the order reads ask for them.
+pub(crate) const META: [&str; 8] = ["_s", "_f", "_v", "_c", "_a", "_i", "_d", "_p"];
+
+fn num(n: impl ToString) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+fn ms(d: Duration) -> Vec<u8> {
+    num(duration_millis(d))
+}
+
+fn deadline_args(deadline: &Deadline) -> [Vec<u8>; 2] {
+    match deadline {
+        Deadline::Never => [b"N".to_vec(), b"0".to_vec()],
+        Deadline::At(t) => [b"A".to_vec(), num(t.as_millis())],
+        Deadline::In(d) => [b"F".to_vec(), ms(*d)],
+    }
+}
+
+/// Arguments of the `create` script.
+pub(crate) fn create_args(new: &PreparedNew) -> Vec<Vec<u8>> {
+    let [mode, at] = deadline_args(&new.deadline);
+    let mut args = vec![
+        ms(new.idle_timeout),
+        mode,
+        at,
+        new.principal.clone().unwrap_or_default().into_bytes(),
+        num(new.size),
+    ];
+    for (name, value) in &new.attributes {
+        args.push(name.clone().into_bytes());
+        args.push(value.clone());
+    }
+    args
+}
+
+/// Arguments of the `apply` script.
+pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
+    let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
+    for guard in delta.guards() {
+        let (kind, name, version): (&[u8], &str, u64) = match guard {
+            Guard::SessionVersion(v) => (b"V", "", *v),
+            Guard::AttributeVersion { name, version } => (b"A", name, *version),
+            Guard::Absent { name } => (b"X", name, 0),
+        };
+        args.extend([kind.to_vec(), name.as_bytes().to_vec(), num(version)]);
+    }
+    args.push(num(delta.ops().len()));
+    for op in delta.ops() {
+        let [kind, a, b]: [Vec<u8>; 3] = match op {
+            Op::Put { name, value } => [b"P".to_vec(), name.clone().into_bytes(), value.clone()],
+            Op::Remove { name } => [b"R".to_vec(), name.clone().into_bytes(), Vec::new()],
+            Op::Increment { name, by } => [b"I".to_vec(), name.clone().into_bytes(), num(by)],
+            Op::SetIdleTimeout(d) => [b"T".to_vec(), ms(*d), Vec::new()],
+            Op::SetDeadline(deadline) => {
+                let [mode, at] = deadline_args(deadline);
+                [b"D".to_vec(), mode, at]
+            }
+            Op::SetPrincipal(p) => [
+                b"U".to_vec(),
+                p.clone().unwrap_or_default().into_bytes(),
+                Vec::new(),
+            ],
+            Op::Touch => [b"H".to_vec(), Vec::new(), Vec::new()],
+        };
+        args.extend([kind, a, b]);
+    }
+    args
+}
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corrupt(what.into())
+}
+
+fn parse_u64(bytes: &[u8], field: &str) -> Result<u64> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt(format!("field {field} is not a number")))
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| corrupt(format!("{what} is not UTF-8")))
+}
+
+/// Decodes a session hash (field/value pairs, as `HGETALL` returns them, or the non-nil
+/// answers of an `HMGET`) read at server time `now`.
+pub fn decode_session(
+    handle: SessionHandle,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    now: Timestamp,
+) -> Result<Lookup> {
+    if pairs.is_empty() {
+        return Ok(Lookup::Gone);
+    }
+    let mut meta: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut values: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    for (field, value) in pairs {
+        match field.split_first() {
+            Some((b'=', name)) => {
+                values.insert(utf8(name.to_vec(), "an attribute name")?, value);
+            }
+            Some((b'#', name)) => {
+                let name = utf8(name.to_vec(), "an attribute name")?;
+                let version = parse_u64(&value, &name)?;
+                versions.insert(name, version);
+            }
+            Some((b'_', _)) => {
+                meta.insert(utf8(field, "a field name")?, value);
+            }
+            _ => return Err(corrupt("a field outside the session layout")),
+        }
+    }
+    match meta.get("_s").map(Vec::as_slice) {
+        Some(b"deleted") => return Ok(Lookup::Gone),
+        Some(b"moved") => {
+            let to = meta
+                .get("_f")
+                .ok_or_else(|| corrupt("a forward without a target"))?;
+            return Ok(Lookup::Moved(SessionHandle::from_hex(&utf8(
+                to.clone(),
+                "a forward",
+            )?)?));
+        }
+        Some(_) => return Err(corrupt("unknown session state")),
+        None => {}
+    }
+    let field = |name: &str| -> Result<u64> {
+        parse_u64(
+            meta.get(name)
+                .ok_or_else(|| corrupt(format!("missing field {name}")))?,
+            name,
+        )
+    };
+    let version = field("_v")?;
+    let mut attributes = BTreeMap::new();
+    for (name, value) in values {
+        let version = versions
+            .remove(&name)
+            .ok_or_else(|| corrupt(format!("attribute {name:?} has no version")))?;
+        attributes.insert(name, Attribute { value, version });
+    }
+    if !versions.is_empty() {
+        return Err(corrupt("an attribute version without a value"));
+    }
+    let session = Session {
+        handle,
+        version,
+        created_at: Timestamp::from_millis(field("_c")?),
+        last_access: Timestamp::from_millis(field("_a")?),
+        idle_timeout: Duration::from_millis(field("_i")?),
+        deadline: meta
+            .get("_d")
+            .map(|d| parse_u64(d, "_d").map(Timestamp::from_millis))
+            .transpose()?,
+        principal: meta
+            .remove("_p")
+            .map(|p| utf8(p, "the principal"))
+            .transpose()?,
+        attributes,
+    };
+    if now >= session.expires_at() {
+        return Ok(Lookup::Gone);
+    }
+    Ok(Lookup::Live(session))
+}
+
+/// Flat `HGETALL` reply to pairs.
+pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let items = match reply {
+        Reply::Array(items) => items,
+        Reply::Nil => Vec::new(),
+        other => return Err(reply_error(other, "HGETALL")),
+    };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let (Some(f), Some(v)) = (items.next(), items.next()) {
+        out.push((bytes(f)?, bytes(v)?));
+    }
+    Ok(out)
+}
+
+/// `HMGET` of `fields` to the pairs that are present.
+pub(crate) fn present(fields: &[Vec<u8>], reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let Reply::Array(items) = reply else {
+        return Err(reply_error(reply, "HMGET"));
+    };
+    let mut out = Vec::new();
+    for (field, item) in fields.iter().zip(items) {
+        if item != Reply::Nil {
+            out.push((field.clone(), bytes(item)?));
+        }
+    }
+    Ok(out)
+}
+
+/// A reply that should have been something else: a `WRONGTYPE` error means a foreign key.
+pub(crate) fn reply_error(reply: Reply, what: &str) -> Error {
+    match reply {
+        Reply::Error(e) if e.starts_with("WRONGTYPE") => corrupt("the key holds another type"),
+        Reply::Error(e) => Error::backend(format!("{what}: {e}")),
+        other => Error::backend(format!("{what}: unexpected reply {other:?}")),
+    }
+}
+
+pub(crate) fn bytes(reply: Reply) -> Result<Vec<u8>> {
+    match reply {
+        Reply::Bytes(b) => Ok(b),
+        Reply::Int(i) => Ok(num(i)),
+        other => Err(reply_error(other, "a string")),
+    }
+}
+
+pub(crate) fn int(reply: Reply) -> Result<i64> {
+    match reply {
+        Reply::Int(i) => Ok(i),
+        Reply::Bytes(b) => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::backend("expected an integer")),
+        other => Err(reply_error(other, "an integer")),
+    }
+}
+
+/// `TIME` to milliseconds.
+pub(crate) fn time(reply: Reply) -> Result<Timestamp> {
+    let Reply::Array(parts) = reply else {
+        return Err(reply_error(reply, "TIME"));
+    };
+    let mut parts = parts.into_iter();
+    let (Some(secs), Some(micros)) = (parts.next(), parts.next()) else {
+        return Err(Error::backend("TIME: short reply"));
+    };
+    let (secs, micros) = (int(secs)?, int(micros)?);
+    Ok(Timestamp::from_millis((secs * 1000 + micros / 1000) as u64))
+}
+
+/// A script's answer: its status word and the rest.
+pub(crate) struct Answer {
+    pub status: String,
+    pub rest: std::vec::IntoIter<Reply>,
+}
+
+impl Answer {
+    pub(crate) fn of(reply: Reply, script: &str) -> Result<Answer> {
+        let Reply::Array(items) = reply else {
+            return Err(reply_error(reply, script));
+        };
+        let mut rest = items.into_iter();
+        let status = rest.next().map(bytes).transpose()?.unwrap_or_default();
+        Ok(Answer {
+            status: String::from_utf8_lossy(&status).into_owned(),
+            rest,
+        })
+    }
+
+    pub(crate) fn int(&mut self) -> Result<i64> {
+        int(self
+            .rest
+            .next()
+            .ok_or_else(|| Error::backend("script reply too short"))?)
+    }
+
+    pub(crate) fn handle(&mut self) -> Result<SessionHandle> {
+        let raw = bytes(
+            self.rest
+                .next()
+                .ok_or_else(|| Error::backend("script reply too short"))?,
+        )?;
+        SessionHandle::from_hex(&String::from_utf8_lossy(&raw))
+    }
+
+    pub(crate) fn text(&mut self) -> String {
+        self.rest
+            .next()
+            .and_then(|r| bytes(r).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The answers every script shares; `Ok(None)` for a status the caller handles.
+    pub(crate) fn common(&mut self, handle: SessionHandle) -> Result<Option<SessionHandle>> {
+        match self.status.as_str() {
+            "NOTFOUND" => Err(Error::NotFound { handle }),
+            "MOVED" => Ok(Some(self.handle()?)),
+            "CORRUPT" => Err(corrupt(self.text())),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Decodes an `apply` answer: the result, or a forward to follow.
+pub(crate) fn apply_answer(
+    mut a: Answer,
+    delta: &Delta,
+    handle: SessionHandle,
+    limits: &Limits,
+) -> Result<Result<Applied, SessionHandle>> {
+    if let Some(to) = a.common(handle)? {
+        return Ok(Err(to));
+    }
+    let op_name = |a: &mut Answer| -> Result<String> {
+        let index = a.int()? as usize;
+        match delta.ops().get(index.wrapping_sub(1)) {
+            Some(Op::Increment { name, .. }) => Ok(name.clone()),
+            _ => Err(Error::backend(
+                "apply: an error names an operation that is no increment",
+            )),
+        }
+    };
+    match a.status.as_str() {
+        "OK" => {
+            let version = a.int()? as u64;
+            let increments = a.rest.map(int).collect::<Result<Vec<_>>>()?;
+            Ok(Ok(Applied {
+                version,
+                increments,
+            }))
+        }
+        "CONFLICT" => Err(Error::Conflict {
+            current_version: a.int()? as u64,
+        }),
+        "TYPE" => Err(Error::TypeMismatch {
+            name: op_name(&mut a)?,
+            expected: "a decimal integer",
+        }),
+        "OVERFLOW" => Err(Error::Overflow {
+            name: op_name(&mut a)?,
+        }),
+        "LIMIT" => Err(Error::LimitExceeded {
+            limit: Limit::SessionSize,
+            actual: a.int()? as usize,
+            max: limits.max_session_bytes,
+        }),
+        other => Err(Error::backend(format!(
+            "apply: unexpected answer {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::SessionToken;
+
+    fn p(f: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
+        (f.as_bytes().to_vec(), v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn decodes_a_session_and_checks_its_expiry() {
+        let h = SessionToken::from_bytes([1; 16]).handle();
+        let fields = vec![
+            p("_v", "3"),
+            p("_c", "1000"),
+            p("_a", "2000"),
+            p("_i", "500"),
+            p("_z", "2"),
+            p("_p", "ann"),
+            p("=n", "7"),
+            p("#n", "2"),
+        ];
+        let Lookup::Live(s) =
+            decode_session(h, fields.clone(), Timestamp::from_millis(2499)).unwrap()
+        else {
+            panic!("live")
+        };
+        assert_eq!(
+            (s.version, s.principal.as_deref(), s.attribute_version("n")),
+            (3, Some("ann"), Some(2))
+        );
+        assert_eq!(s.get_bytes("n"), Some(&b"7"[..]));
+        assert_eq!(
+            decode_session(h, fields, Timestamp::from_millis(2500)).unwrap(),
+            Lookup::Gone
+        );
+    }
+
+    #[test]
+    fn garbage_is_corrupt_not_a_panic() {
+        let h = SessionToken::from_bytes([1; 16]).handle();
+        let now = Timestamp::from_millis(0);
+        for fields in [
+            vec![p("_v", "x"), p("_c", "1"), p("_a", "1"), p("_i", "1")],
+            vec![p("_v", "1"), p("_c", "1"), p("_a", "1")],
+            vec![
+                p("_v", "1"),
+                p("_c", "1"),
+                p("_a", "1"),
+                p("_i", "9"),
+                p("=a", "1"),
+            ],
+            vec![p("junk", "1")],
+            vec![p("_s", "moved"), p("_f", "not hex")],
+            vec![p("_s", "zombie")],
+        ] {
+            assert!(
+                matches!(
+                    decode_session(h, fields.clone(), now),
+                    Err(Error::Corrupt(_))
+                ),
+                "{fields:?}"
+            );
+        }
+        assert_eq!(
+            decode_session(h, vec![p("_s", "deleted")], now).unwrap(),
+            Lookup::Gone
+        );
+        assert_eq!(
+            decode_session(h, vec![p("_s", "moved"), p("_f", &h.to_hex())], now).unwrap(),
+            Lookup::Moved(h)
+        );
+        assert!(matches!(
+            reply_error(
+                Reply::Error("WRONGTYPE Operation against a key".into()),
+                "HGETALL"
+            ),
+            Error::Corrupt(_)
+        ));
+    }
+}

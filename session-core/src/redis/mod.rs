@@ -1,0 +1,147 @@
+//! The Redis side of the contract, written once for every Redis client.
+//!
+//! Everything that decides what a session store sends to Redis and how it reads the answers
+//! lives here: the key layout, the Lua scripts, argument encoding, reply decoding, and the
+//! store itself ([`Store`]). A client crate (`session-redis` over redis-rs, `session-fred`
+//! over fred) only implements [`Transport`]: send a batch of commands to the node that serves
+//! a key, in one round trip, and hand back the replies. Both adapters therefore run the same
+//! scripts on the same layout and can share sessions.
+//!
+//! # Layout
+//! A session is one hash at `<namespace>:{<handle>}` (see [`KeyLayout`](crate::KeyLayout)):
+//!
+//! | field | holds |
+//! |---|---|
+//! | `_v` | session version |
+//! | `_c`, `_a` | created, last access (ms since the epoch, server clock) |
+//! | `_i` | idle timeout (ms) |
+//! | `_d` | absolute deadline (ms), if any |
+//! | `_p` | principal, if any |
+//! | `_z` | bytes of attribute names and values (for the size limit without reading them) |
+//! | `=<name>` | an attribute's value |
+//! | `#<name>` | the version that last wrote it |
+//!
+//! The key expires at the session's expiry instant (`PEXPIREAT`), so Redis frees it; reads
+//! also compare that instant with the server's `TIME`, so an expired session is never
+//! returned before eviction. A deleted session is `{_s: "deleted"}` and a rotated one
+//! `{_s: "moved", _f: <new handle>}`, each expiring after its grace period. A principal's
+//! index is a set of handles at [`KeyLayout::principal_key`](crate::KeyLayout::principal_key).
+//!
+//! # Cost
+//! Redis runs one command at a time, so its CPU is what a deployment pays. Writes that need
+//! atomic conditions are single-key scripts (`apply`, `create`, `delete`, `touch`, the two
+//! steps of `rotate`). Reads stay cheap: a read-only load is `HGETALL` + `TIME`; a touching
+//! load is `HGETALL` followed, in the same round trip, by the small `touch` script (which
+//! writes only when the last touch is older than [`Policy::touch_interval`](crate::Policy)).
+//! `load_some` replaces `HGETALL` by `HMGET` of the metadata and the named attributes.
+
+mod codec;
+mod store;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+pub use codec::{Lookup, decode_session};
+pub use store::{Durability, Store};
+
+/// A Lua script: its source and its SHA1 (for `EVALSHA`).
+#[derive(Debug)]
+pub struct Script {
+    /// A short name, for logs and errors.
+    pub name: &'static str,
+    /// The complete source.
+    pub source: &'static str,
+    sha1: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(name: &'static str, source: &'static str) -> Self {
+        Script {
+            name,
+            source,
+            sha1: OnceLock::new(),
+        }
+    }
+
+    /// The SHA1 of the source, as Redis names scripts.
+    pub fn sha1(&self) -> &str {
+        self.sha1
+            .get_or_init(|| sha1_smol::Sha1::from(self.source).digest().to_string())
+    }
+}
+
+macro_rules! script {
+    ($name:literal) => {
+        Script::new(
+            $name,
+            concat!(
+                include_str!("lua/prelude.lua"),
+                include_str!(concat!("lua/", $name, ".lua"))
+            ),
+        )
+    };
+}
+
+/// Creates a session if its key is free.
+pub static CREATE: Script = script!("create");
+/// Applies a delta all-or-nothing.
+pub static APPLY: Script = script!("apply");
+/// Touches (if due); also the second half of a touching load.
+pub static TOUCH: Script = script!("touch");
+/// Turns a session into a tombstone.
+pub static DELETE: Script = script!("delete");
+/// Rotation, step 1: copies the session to the new key.
+pub static ROTATE_COPY: Script = script!("rotate_copy");
+/// Rotation, step 2: turns the old key into a forward if unchanged since the copy.
+pub static ROTATE_MARK: Script = script!("rotate_mark");
+
+/// Every script, for preloading (`SCRIPT LOAD` on each node).
+pub static SCRIPTS: [&Script; 6] = [&CREATE, &APPLY, &TOUCH, &DELETE, &ROTATE_COPY, &ROTATE_MARK];
+
+/// A command of a batch.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A plain command: its name and arguments (the key included, where it has one).
+    Plain(&'static str, Vec<Vec<u8>>),
+    /// `EVALSHA` of a script with the batch's key as its only key, and these arguments.
+    Script(&'static Script, Vec<Vec<u8>>),
+}
+
+/// A reply, in the form every client can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Nil.
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A bulk or simple string.
+    Bytes(Vec<u8>),
+    /// An array (a RESP3 map or set flattened into one).
+    Array(Vec<Reply>),
+    /// An error reply of one command, as its text (`WRONGTYPE ...`).
+    Error(String),
+}
+
+/// What a client crate provides: batches of commands, one round trip each.
+///
+/// # Obligations
+/// - Send all `commands` to the node serving `key` (they all address that key's slot, or
+///   no key) and return exactly one [`Reply`] per command, in order. An error reply of one
+///   command is a [`Reply::Error`], not an `Err`.
+/// - Send scripts with `EVALSHA`; if Redis answers `NOSCRIPT` (a restarted or new node),
+///   load the script and send the batch again. That is safe because a batch holds at most
+///   one script and every other command of a batch is a read or `WAIT`.
+/// - Never re-send a batch after it may have reached Redis (a timeout or a lost connection
+///   after sending): with `writes` set, report that as
+///   [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown), because a re-sent increment
+///   would count twice; without it, a timeout is [`Error::Timeout`](crate::Error::Timeout).
+/// - Map anything else to [`Error::Backend`](crate::Error::Backend).
+#[async_trait]
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// Sends `commands` to the node serving `key`, in one round trip.
+    async fn batch(&self, key: &str, commands: &[Command], writes: bool) -> Result<Vec<Reply>>;
+}

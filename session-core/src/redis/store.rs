@@ -1,0 +1,610 @@
+//! [`Store`]: the `SessionStore` contract over any [`Transport`].
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::codec::{self, Answer, Lookup, META};
+use super::{
+    APPLY, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH, Transport,
+};
+use crate::delta::{Applied, Delta, Op};
+use crate::error::{Error, Result};
+use crate::handle::{KeyLayout, SessionHandle};
+use crate::model::{past_deadline, prepare_new, validate_names};
+use crate::policy::{MAX_FORWARDS, Policy, validate_principal};
+use crate::session::{NewSession, Session};
+use crate::store::{Created, SessionStore};
+use crate::time::duration_millis;
+use crate::token::SessionToken;
+use crate::update::RetryPolicy;
+
+/// Fresh tokens tried before giving up (see `MemoryStore`).
+const ATTEMPTS: usize = 8;
+/// Rotation restarts when deltas keep landing between its copy and its mark.
+const ROTATE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 32,
+    base_delay: Duration::from_millis(1),
+    max_delay: Duration::from_millis(50),
+};
+
+/// Optional durability: after every write, `WAIT replicas timeout` in the same round trip.
+///
+/// Redis replicates asynchronously, so an acknowledged write can be lost when its primary
+/// fails before a replica received it. With this setting a write is reported as
+/// [`Error::NotDurable`] when fewer replicas confirmed it in time. It narrows the window; it
+/// does not make Redis strongly consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// Replicas that must acknowledge.
+    pub replicas: u64,
+    /// How long to wait for them.
+    pub timeout: Duration,
+}
+
+/// A session store on Redis, over any client that implements [`Transport`].
+pub struct Store<T> {
+    transport: T,
+    layout: KeyLayout,
+    policy: Policy,
+    durability: Option<Durability>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("transport", &self.transport)
+            .field("namespace", self.layout.namespace())
+            .field("policy", &self.policy)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+impl<T: Transport> Store<T> {
+    /// A store over `transport`, with keys under `layout` and behaviour from `policy`.
+    pub fn new(transport: T, layout: KeyLayout, policy: Policy) -> Result<Self> {
+        policy.validate()?;
+        Ok(Store {
+            transport,
+            layout,
+            policy,
+            durability: None,
+        })
+    }
+
+    /// Adds the `WAIT`-based durability check to every write.
+    pub fn with_durability(mut self, durability: Option<Durability>) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The key layout.
+    pub fn layout(&self) -> &KeyLayout {
+        &self.layout
+    }
+
+    fn key(&self, handle: &SessionHandle) -> String {
+        self.layout.session_key(handle)
+    }
+
+    /// Runs one write script on `key`, with `WAIT` behind it when durability is on; returns
+    /// the script's answer and the replicas that acknowledged.
+    async fn write(
+        &self,
+        key: &str,
+        script: &'static Script,
+        args: Vec<Vec<u8>>,
+        unsafe_to_resend: bool,
+    ) -> Result<(Answer, Option<u64>)> {
+        let mut commands = vec![Command::Script(script, args)];
+        if let Some(d) = self.durability {
+            let wait = vec![
+                d.replicas.to_string().into_bytes(),
+                duration_millis(d.timeout).to_string().into_bytes(),
+            ];
+            commands.push(Command::Plain("WAIT", wait));
+        }
+        let mut replies = self
+            .transport
+            .batch(key, &commands, unsafe_to_resend)
+            .await?
+            .into_iter();
+        let answer = Answer::of(
+            replies
+                .next()
+                .ok_or_else(|| Error::backend("empty batch reply"))?,
+            script.name,
+        )?;
+        let waited = replies
+            .next()
+            .map(codec::int)
+            .transpose()?
+            .map(|n| n.max(0) as u64);
+        Ok((answer, waited))
+    }
+
+    /// Fails a successful write whose `WAIT` fell short.
+    fn durable(&self, waited: Option<u64>) -> Result<()> {
+        match (self.durability, waited) {
+            (Some(d), Some(acknowledged)) if acknowledged < d.replicas => Err(Error::NotDurable {
+                acknowledged,
+                required: d.replicas,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn index_add(&self, principal: &str, handle: &SessionHandle) -> Result<()> {
+        // Written before the session, so a crash in between leaves a stale entry (pruned when
+        // read) rather than a session that "log out everywhere" cannot find.
+        let key = self.layout.principal_key(principal);
+        let command = Command::Plain(
+            "SADD",
+            vec![key.clone().into_bytes(), handle.to_hex().into_bytes()],
+        );
+        match self.transport.batch(&key, &[command], false).await?.pop() {
+            Some(Reply::Int(_)) => Ok(()),
+            Some(other) => Err(codec::reply_error(other, "SADD")),
+            None => Err(Error::backend("SADD: no reply")),
+        }
+    }
+
+    /// Reads a session, following forwards. `names`: only these attributes (`HMGET`), else
+    /// all (`HGETALL`). `touch`: the touch script runs in the same round trip.
+    async fn read(
+        &self,
+        token: &SessionToken,
+        names: Option<&[&str]>,
+        touch: bool,
+    ) -> Result<Option<Session>> {
+        let mut handle = token.handle();
+        for _ in 0..=MAX_FORWARDS {
+            match self.read_one(handle, names, touch).await? {
+                Lookup::Live(session) => return Ok(Some(session)),
+                Lookup::Gone => return Ok(None),
+                Lookup::Moved(next) => handle = next,
+            }
+        }
+        Ok(None)
+    }
+
+    async fn read_one(
+        &self,
+        handle: SessionHandle,
+        names: Option<&[&str]>,
+        touch: bool,
+    ) -> Result<Lookup> {
+        let key = self.key(&handle);
+        let fields: Option<Vec<Vec<u8>>> = names.map(|names| {
+            let meta = META.iter().map(|f| f.as_bytes().to_vec());
+            let attrs = names
+                .iter()
+                .flat_map(|n| [format!("={n}").into_bytes(), format!("#{n}").into_bytes()]);
+            meta.chain(attrs).collect()
+        });
+        let read = match &fields {
+            Some(fields) => {
+                let mut args = vec![key.clone().into_bytes()];
+                args.extend(fields.iter().cloned());
+                Command::Plain("HMGET", args)
+            }
+            None => Command::Plain("HGETALL", vec![key.clone().into_bytes()]),
+        };
+        let clock = if touch {
+            let interval = duration_millis(self.policy.touch_interval)
+                .to_string()
+                .into_bytes();
+            Command::Script(&TOUCH, vec![interval])
+        } else {
+            Command::Plain("TIME", Vec::new())
+        };
+        let mut replies = self
+            .transport
+            .batch(&key, &[read, clock], false)
+            .await?
+            .into_iter();
+        let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
+            return Err(Error::backend("short batch reply"));
+        };
+        let (now, touched_at) = if touch {
+            let mut a = Answer::of(clock, TOUCH.name)?;
+            match a.status.as_str() {
+                "OK" => (a.int()?, Some(a.int()?)),
+                "NOTFOUND" => (a.int()?, None),
+                "MOVED" => return Ok(Lookup::Moved(a.handle()?)),
+                "CORRUPT" => return Err(Error::Corrupt(a.text())),
+                other => {
+                    return Err(Error::backend(format!(
+                        "touch: unexpected answer {other:?}"
+                    )));
+                }
+            }
+        } else {
+            (codec::time(clock)?.as_millis() as i64, None)
+        };
+        let pairs = match &fields {
+            Some(fields) => codec::present(fields, data)?,
+            None => codec::pairs(data)?,
+        };
+        let now = crate::time::Timestamp::from_millis(now.max(0) as u64);
+        let mut lookup = codec::decode_session(handle, pairs, now)?;
+        if let (Lookup::Live(session), Some(at)) = (&mut lookup, touched_at) {
+            session.last_access = session
+                .last_access
+                .max(crate::time::Timestamp::from_millis(at.max(0) as u64));
+        }
+        Ok(lookup)
+    }
+
+    /// Runs a script on the session `token` leads to, following forwards. `done` turns an
+    /// answer into the result, or `Err(next)` to follow a forward.
+    async fn follow<R>(
+        &self,
+        token: &SessionToken,
+        script: &'static Script,
+        args: impl Fn() -> Vec<Vec<u8>>,
+        unsafe_to_resend: bool,
+        mut done: impl FnMut(Answer, SessionHandle) -> Result<Result<R, SessionHandle>>,
+    ) -> Result<R> {
+        let asked = token.handle();
+        let mut handle = asked;
+        for _ in 0..=MAX_FORWARDS {
+            let (answer, waited) = self
+                .write(&self.key(&handle), script, args(), unsafe_to_resend)
+                .await?;
+            match done(answer, asked)? {
+                Ok(result) => {
+                    self.durable(waited)?;
+                    return Ok(result);
+                }
+                Err(next) => handle = next,
+            }
+        }
+        Err(Error::NotFound { handle: asked })
+    }
+
+    /// The raw fields and metadata of the session `token` leads to (for rotation).
+    async fn snapshot(
+        &self,
+        token: &SessionToken,
+    ) -> Result<(SessionHandle, Vec<(Vec<u8>, Vec<u8>)>, Session)> {
+        let mut handle = token.handle();
+        for _ in 0..=MAX_FORWARDS {
+            let key = self.key(&handle);
+            let commands = [
+                Command::Plain("HGETALL", vec![key.clone().into_bytes()]),
+                Command::Plain("TIME", Vec::new()),
+            ];
+            let mut replies = self
+                .transport
+                .batch(&key, &commands, false)
+                .await?
+                .into_iter();
+            let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
+                return Err(Error::backend("short batch reply"));
+            };
+            let pairs = codec::pairs(data)?;
+            match codec::decode_session(handle, pairs.clone(), codec::time(clock)?)? {
+                Lookup::Live(session) => return Ok((handle, pairs, session)),
+                Lookup::Gone => break,
+                Lookup::Moved(next) => handle = next,
+            }
+        }
+        Err(Error::NotFound {
+            handle: token.handle(),
+        })
+    }
+
+    async fn delete_key(&self, handle: &SessionHandle) -> Result<()> {
+        let key = self.key(handle);
+        self.transport
+            .batch(
+                &key,
+                &[Command::Plain("DEL", vec![key.clone().into_bytes()])],
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: Transport> SessionStore for Store<T> {
+    fn policy(&self) -> Policy {
+        self.policy.clone()
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.create", skip_all, fields(handle))]
+    async fn create(&self, new: NewSession) -> Result<Created> {
+        let new = prepare_new(&self.policy, new)?;
+        let args = codec::create_args(&new);
+        for _ in 0..ATTEMPTS {
+            let token = SessionToken::generate();
+            let handle = token.handle();
+            tracing::Span::current().record("handle", tracing::field::display(&handle));
+            if let Some(p) = &new.principal {
+                self.index_add(p, &handle).await?;
+            }
+            let (mut answer, waited) = self
+                .write(&self.key(&handle), &CREATE, args.clone(), true)
+                .await?;
+            match answer.status.as_str() {
+                "OK" => {
+                    self.durable(waited)?;
+                    let now = crate::time::Timestamp::from_millis(answer.int()? as u64);
+                    let deadline = answer.int()?;
+                    let session = Session {
+                        handle,
+                        version: 1,
+                        created_at: now,
+                        last_access: now,
+                        idle_timeout: new.idle_timeout,
+                        deadline: (deadline >= 0)
+                            .then(|| crate::time::Timestamp::from_millis(deadline as u64)),
+                        principal: new.principal.clone(),
+                        attributes: new
+                            .attributes
+                            .iter()
+                            .map(|(n, v)| {
+                                (
+                                    n.clone(),
+                                    crate::session::Attribute {
+                                        value: v.clone(),
+                                        version: 1,
+                                    },
+                                )
+                            })
+                            .collect(),
+                    };
+                    return Ok(Created { token, session });
+                }
+                "TAKEN" => continue,
+                "PAST" => return Err(past_deadline()),
+                other => {
+                    return Err(Error::backend(format!(
+                        "create: unexpected answer {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(Error::backend(
+            "no free session token after repeated attempts: is the OS RNG broken?",
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.load", skip_all, fields(handle = %token.handle()))]
+    async fn load(&self, token: &SessionToken) -> Result<Option<Session>> {
+        self.read(token, None, true).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.load_read_only", skip_all, fields(handle = %token.handle()))]
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>> {
+        self.read(token, None, false).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.load_some", skip_all, fields(handle = %token.handle()))]
+    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+        validate_names(names, &self.policy.limits)?;
+        self.read(token, Some(names), true).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.apply", skip_all, fields(handle = %token.handle()))]
+    async fn apply(&self, token: &SessionToken, delta: &Delta) -> Result<Applied> {
+        let limits = self.policy.limits;
+        delta.validate(&limits)?;
+        let principal = delta.ops().iter().rev().find_map(|op| match op {
+            Op::SetPrincipal(p) => Some(p.clone()),
+            _ => None,
+        });
+        let mut indexed = Vec::new();
+        let mut handle = token.handle();
+        for _ in 0..=MAX_FORWARDS {
+            if let Some(Some(p)) = &principal
+                && !indexed.contains(&handle)
+            {
+                self.index_add(p, &handle).await?;
+                indexed.push(handle);
+            }
+            let args = codec::apply_args(delta, &limits);
+            let (answer, waited) = self.write(&self.key(&handle), &APPLY, args, true).await?;
+            match codec::apply_answer(answer, delta, token.handle(), &limits)? {
+                Ok(applied) => {
+                    self.durable(waited)?;
+                    return Ok(applied);
+                }
+                Err(next) => handle = next,
+            }
+        }
+        Err(Error::NotFound {
+            handle: token.handle(),
+        })
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
+    async fn touch(&self, token: &SessionToken) -> Result<()> {
+        self.follow(
+            token,
+            &TOUCH,
+            || vec![b"0".to_vec()],
+            false,
+            |mut a, h| match a.common(h)? {
+                Some(next) => Ok(Err(next)),
+                None if a.status == "OK" => Ok(Ok(())),
+                None => Err(Error::backend(format!(
+                    "touch: unexpected answer {:?}",
+                    a.status
+                ))),
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.delete", skip_all, fields(handle = %token.handle()))]
+    async fn delete(&self, token: &SessionToken) -> Result<bool> {
+        let grace = duration_millis(self.policy.delete_grace)
+            .to_string()
+            .into_bytes();
+        self.follow(
+            token,
+            &DELETE,
+            || vec![grace.clone()],
+            false,
+            |mut a, h| match a.common(h)? {
+                Some(next) => Ok(Err(next)),
+                None if a.status == "OK" => Ok(Ok(a.int()? == 1)),
+                None => Err(Error::backend(format!(
+                    "delete: unexpected answer {:?}",
+                    a.status
+                ))),
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
+    async fn rotate(&self, token: &SessionToken) -> Result<SessionToken> {
+        // Two single-key scripts, correct under concurrent writes in a cluster: copy, then
+        // turn the old key into a forward only if nothing changed since the copy.
+        for attempt in 1..=ROTATE_RETRY.max_attempts {
+            let (old, pairs, session) = self.snapshot(token).await?;
+            let new = SessionToken::generate();
+            let new_handle = new.handle();
+            if let Some(p) = &session.principal {
+                self.index_add(p, &new_handle).await?;
+            }
+            let deadline = session.deadline.map_or(-1, |d| d.as_millis() as i64);
+            let mut copy = vec![
+                session.last_access.as_millis().to_string().into_bytes(),
+                duration_millis(session.idle_timeout)
+                    .to_string()
+                    .into_bytes(),
+                deadline.to_string().into_bytes(),
+            ];
+            copy.extend(pairs.into_iter().flat_map(|(f, v)| [f, v]));
+            let (answer, _) = self
+                .write(&self.key(&new_handle), &ROTATE_COPY, copy, true)
+                .await?;
+            if answer.status != "OK" {
+                continue; // the fresh token was taken
+            }
+            let mark = vec![
+                session.version.to_string().into_bytes(),
+                new_handle.to_hex().into_bytes(),
+                duration_millis(self.policy.rotate_grace)
+                    .to_string()
+                    .into_bytes(),
+            ];
+            let (mut answer, waited) = self
+                .write(&self.key(&old), &ROTATE_MARK, mark, true)
+                .await?;
+            match answer.status.as_str() {
+                "OK" => {
+                    self.durable(waited)?;
+                    return Ok(new);
+                }
+                "CHANGED" | "MOVED" => {
+                    // A delta landed between copy and mark: start again after a short,
+                    // growing, jittered pause so a busy session still gets rotated.
+                    self.delete_key(&new_handle).await?;
+                    tokio::time::sleep(ROTATE_RETRY.backoff(attempt)).await;
+                }
+                _ => {
+                    self.delete_key(&new_handle).await?;
+                    answer.common(token.handle())?;
+                    return Err(Error::backend(format!(
+                        "rotate: unexpected answer {:?}",
+                        answer.status
+                    )));
+                }
+            }
+        }
+        Err(Error::Conflict {
+            current_version: self.snapshot(token).await?.2.version,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.sessions_of", skip_all)]
+    async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionHandle>> {
+        validate_principal(principal)?;
+        let index = self.layout.principal_key(principal);
+        let members = self
+            .transport
+            .batch(
+                &index,
+                &[Command::Plain("SMEMBERS", vec![index.clone().into_bytes()])],
+                false,
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| Error::backend("SMEMBERS: no reply"))?;
+        let members = match members {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(codec::bytes)
+                .collect::<Result<Vec<_>>>()?,
+            other => return Err(codec::reply_error(other, "SMEMBERS")),
+        };
+        let fields: Vec<Vec<u8>> = META.iter().map(|f| f.as_bytes().to_vec()).collect();
+        let mut live = Vec::new();
+        for member in members {
+            let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
+            let key = self.key(&handle);
+            let mut args = vec![key.clone().into_bytes()];
+            args.extend(fields.iter().cloned());
+            let commands = [
+                Command::Plain("HMGET", args),
+                Command::Plain("TIME", Vec::new()),
+            ];
+            let mut replies = self
+                .transport
+                .batch(&key, &commands, false)
+                .await?
+                .into_iter();
+            let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
+                return Err(Error::backend("short batch reply"));
+            };
+            let lookup =
+                codec::decode_session(handle, codec::present(&fields, data)?, codec::time(clock)?);
+            match lookup {
+                Ok(Lookup::Live(s)) if s.principal.as_deref() == Some(principal) => {
+                    live.push(handle)
+                }
+                // Live under another principal: it may come back, so the entry stays.
+                Ok(Lookup::Live(_)) | Err(Error::Corrupt(_)) => {}
+                // Gone or forwarded: it can never be this principal's session again.
+                Ok(Lookup::Gone | Lookup::Moved(_)) => {
+                    let srem = Command::Plain("SREM", vec![index.clone().into_bytes(), member]);
+                    self.transport.batch(&index, &[srem], false).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        live.sort();
+        Ok(live)
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.delete_all_of", skip_all)]
+    async fn delete_all_of(&self, principal: &str) -> Result<usize> {
+        let grace = duration_millis(self.policy.delete_grace)
+            .to_string()
+            .into_bytes();
+        let mut deleted = 0;
+        for handle in self.sessions_of(principal).await? {
+            let (mut answer, waited) = self
+                .write(&self.key(&handle), &DELETE, vec![grace.clone()], false)
+                .await?;
+            if answer.status == "OK" && answer.int()? == 1 {
+                self.durable(waited)?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,237 @@
+//! The redis-rs [`Transport`]: batches as pipelines on a standalone, cluster or sentinel
+//! connection.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::SentinelClient;
+use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
+use session_core::Error;
+use session_core::redis::{Command, Reply, Transport};
+use tokio::sync::Mutex;
+
+/// Pause between re-sends of a batch that Redis refused without running it (a cluster
+/// redirect, a node still loading, a failover in progress, a refused connection). Re-sends
+/// stop when the transport's retry budget is spent.
+const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How the transport reaches Redis.
+pub(crate) enum Connection {
+    /// One server, reconnecting in the background (never re-sends a command).
+    Standalone(ConnectionManager),
+    /// Redis Cluster, with the client's own re-sends turned off (see [`RedisTransport`]).
+    Cluster(ClusterConnection),
+    /// The master that the sentinels name; re-resolved after a connection error or `READONLY`.
+    Sentinel(Box<Sentinel>),
+}
+
+/// A connection to the master that the sentinels name.
+pub(crate) struct Sentinel {
+    /// The sentinel client (resolving needs `&mut`).
+    pub(crate) client: Mutex<SentinelClient>,
+    /// The current master connection, if resolved.
+    pub(crate) master: Mutex<Option<MultiplexedConnection>>,
+    /// Connection settings for master connections.
+    pub(crate) config: redis::AsyncConnectionConfig,
+}
+
+/// The [`Transport`] over redis-rs.
+///
+/// A batch is one pipeline. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
+/// promoted node has an empty script cache) the batch is sent again with `EVAL`, which also
+/// caches the script on that node. A batch is re-sent only when Redis proved it did not run
+/// it (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `READONLY`, a refused
+/// connection). After a timeout or a dropped connection the outcome of a write is unknown and
+/// is reported as [`Error::OutcomeUnknown`], never re-sent: that is why the cluster client runs
+/// with `retries(0)`, since its own retry logic re-sends after I/O errors.
+pub struct RedisTransport {
+    pub(crate) connection: Connection,
+    /// How long a batch may keep being re-sent (it was refused, not run) before the error is
+    /// reported.
+    pub(crate) retry_budget: Duration,
+}
+
+impl fmt::Debug for RedisTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.connection {
+            Connection::Standalone(_) => "standalone",
+            Connection::Cluster(_) => "cluster",
+            Connection::Sentinel(_) => "sentinel",
+        };
+        f.debug_struct("RedisTransport")
+            .field("mode", &kind)
+            .finish()
+    }
+}
+
+fn pipeline(key: &str, commands: &[Command], eval: bool) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for command in commands {
+        match command {
+            Command::Plain(name, args) => {
+                pipe.cmd(name).arg(args);
+            }
+            Command::Script(script, args) => {
+                if eval {
+                    pipe.cmd("EVAL").arg(script.source);
+                } else {
+                    pipe.cmd("EVALSHA").arg(script.sha1());
+                }
+                pipe.arg(1).arg(key).arg(args);
+            }
+        }
+    }
+    pipe
+}
+
+fn reply(value: Value) -> Reply {
+    match value {
+        Value::Nil => Reply::Nil,
+        Value::Int(i) => Reply::Int(i),
+        Value::BulkString(b) => Reply::Bytes(b),
+        Value::SimpleString(s) => Reply::Bytes(s.into_bytes()),
+        Value::Okay => Reply::Bytes(b"OK".to_vec()),
+        Value::Array(items) | Value::Set(items) => {
+            Reply::Array(items.into_iter().map(reply).collect())
+        }
+        Value::Map(pairs) => Reply::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [reply(k), reply(v)])
+                .collect(),
+        ),
+        Value::Double(d) => Reply::Bytes(d.to_string().into_bytes()),
+        Value::Boolean(b) => Reply::Int(i64::from(b)),
+        Value::ServerError(e) => {
+            Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default()))
+        }
+        other => Reply::Error(format!("unsupported reply {other:?}")),
+    }
+}
+
+/// Redis refused the batch without running it: sending it again is safe.
+fn not_run(e: &RedisError) -> bool {
+    e.is_connection_refusal()
+        || matches!(
+            e.retry_method(),
+            RetryMethod::MovedRedirect
+                | RetryMethod::AskRedirect
+                | RetryMethod::WaitAndRetry
+                | RetryMethod::RefreshSlotsAndRetry
+        )
+        || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
+}
+
+fn map_error(e: RedisError, writes: bool) -> Error {
+    if e.is_io_error() && !e.is_connection_refusal() {
+        // Sent, maybe applied.
+        if writes {
+            return Error::OutcomeUnknown(Box::new(e));
+        }
+        if e.is_timeout() {
+            return Error::Timeout;
+        }
+    }
+    Error::backend(e)
+}
+
+impl RedisTransport {
+    async fn query(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+        match &self.connection {
+            Connection::Standalone(c) => pipe.query_async(&mut c.clone()).await,
+            Connection::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+            Connection::Sentinel(sentinel) => {
+                let Sentinel {
+                    client,
+                    master,
+                    config,
+                } = &**sentinel;
+                let mut connection = {
+                    let mut guard = master.lock().await;
+                    match &*guard {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = client
+                                .lock()
+                                .await
+                                .get_async_connection_with_config(config)
+                                .await?;
+                            *guard = Some(c.clone());
+                            c
+                        }
+                    }
+                };
+                let result: Result<Vec<redis::RedisResult<Value>>, RedisError> =
+                    pipe.query_async(&mut connection).await;
+                let stale = match &result {
+                    Err(e) => e.is_io_error() || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)),
+                    Ok(items) => items
+                        .iter()
+                        .any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)))),
+                };
+                if stale {
+                    // A failover may have happened: ask the sentinels again next time.
+                    *master.lock().await = None;
+                }
+                result
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for RedisTransport {
+    async fn batch(
+        &self,
+        key: &str,
+        commands: &[Command],
+        writes: bool,
+    ) -> session_core::Result<Vec<Reply>> {
+        let mut eval = false;
+        let mut refusals = 0;
+        let started = std::time::Instant::now();
+        loop {
+            let retry_left = started.elapsed() < self.retry_budget;
+            let pipe = pipeline(key, commands, eval);
+            let items = match self.query(&pipe).await {
+                Ok(items) => items,
+                Err(e) if (not_run(&e) || (!writes && e.is_io_error())) && retry_left => {
+                    refusals += 1;
+                    tracing::debug!(error = %e, refusals, "batch not run, sending again");
+                    tokio::time::sleep(REDIRECT_PAUSE).await;
+                    continue;
+                }
+                Err(e) => return Err(map_error(e, writes)),
+            };
+            if !eval && items.iter().any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::NoScript)))) {
+                eval = true;
+                continue;
+            }
+            if let Some(Err(e)) = items.iter().find(|i| matches!(i, Err(e) if not_run(e)))
+                && retry_left
+            {
+                refusals += 1;
+                tracing::debug!(error = %e, refusals, "batch refused, sending again");
+                tokio::time::sleep(REDIRECT_PAUSE).await;
+                continue;
+            }
+            return Ok(items
+                .into_iter()
+                .map(|item| match item {
+                    Ok(value) => reply(value),
+                    Err(e) => Reply::Error(match (e.code(), e.detail()) {
+                        (Some(code), Some(detail)) => format!("{code} {detail}"),
+                        _ => e.to_string(),
+                    }),
+                })
+                .collect());
+        }
+    }
+}
