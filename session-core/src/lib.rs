@@ -33,11 +33,6 @@
 //! # Ok::<_, session_core::Error>(()) }).unwrap();
 //! ```
 
-/// The README's examples, compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
-
 mod delta;
 mod error;
 mod handle;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use session_core::SessionStore;
 use session_redis::{Durability, RedisStore, RedisStoreBuilder, Topology};
 use session_testkit::failover::StoreWorkload;
 use session_testkit::topology::{
@@ -100,4 +101,62 @@ async fn store_survives_master_failures_and_reports_lost_writes() {
         }
     }
     println!("\nsummary:\n{}", summary.join("\n"));
+}
+
+/// Sentinel: the master is killed; once the sentinels promote the replica, the store finds
+/// the new master by itself and the session (replicated with `WAIT 1`) is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_follows_a_sentinel_failover() {
+    let dep = RedisDeployment::start(topology::Topology::Sentinel)
+        .await
+        .expect("sentinel");
+    let store = RedisStoreBuilder::new()
+        .topology(Topology::Sentinel {
+            sentinels: dep.sentinel_urls(),
+            master: dep.sentinel_master_name().expect("master name").to_owned(),
+        })
+        .namespace(&format!("sentinel{}", rand_suffix()))
+        .response_timeout(Duration::from_millis(500))
+        .durability(Some(Durability {
+            replicas: 1,
+            timeout: Duration::from_secs(1),
+        }))
+        .build()
+        .await
+        .expect("store");
+    let token = store
+        .create(session_core::NewSession::new())
+        .await
+        .expect("create")
+        .token;
+    let inc = session_core::Delta::new().increment("n", 1);
+    assert_eq!(
+        store.apply(&token, &inc).await.expect("apply").increments,
+        vec![1]
+    );
+
+    let master = dep.masters().await.expect("masters")[0];
+    dep.kill(master).await.expect("kill");
+    let killed = std::time::Instant::now();
+    let mut errors = 0;
+    let value = loop {
+        match store.apply(&token, &inc).await {
+            Ok(applied) => break applied.increments[0],
+            // Without a replica to WAIT for right after the failover, the write is applied
+            // but not durable: it counts.
+            Err(session_core::Error::NotDurable { .. }) => break 2,
+            Err(_) => errors += 1,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no new master after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "sentinel failover: serving again after {:?} ({errors} failed calls)",
+        killed.elapsed()
+    );
+    assert_eq!(value, 2, "the replicated session survived the failover");
+    assert!(store.load(&token).await.expect("load").is_some());
 }
