@@ -100,20 +100,7 @@ impl Model {
         if deadline.is_some_and(|d| d <= now) {
             return Err(past_deadline());
         }
-        let session = Session {
-            handle,
-            version: 1,
-            created_at: now,
-            last_access: now,
-            idle_timeout: new.idle_timeout,
-            deadline,
-            principal: new.principal,
-            attributes: new
-                .attributes
-                .into_iter()
-                .map(|(name, value)| (name, Attribute { value, version: 1 }))
-                .collect(),
-        };
+        let session = new.into_session(handle, now, deadline);
         if self.occupied(now, &handle) {
             return Ok(None);
         }
@@ -388,6 +375,31 @@ pub struct PreparedNew {
     pub attributes: BTreeMap<String, Vec<u8>>,
     /// Bytes of names and values.
     pub size: usize,
+}
+
+impl PreparedNew {
+    /// The session at version 1, created at `now` with the resolved `deadline`.
+    pub fn into_session(
+        self,
+        handle: SessionHandle,
+        now: Timestamp,
+        deadline: Option<Timestamp>,
+    ) -> Session {
+        Session {
+            handle,
+            version: 1,
+            created_at: now,
+            last_access: now,
+            idle_timeout: self.idle_timeout,
+            deadline,
+            principal: self.principal,
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(|(name, value)| (name, Attribute { value, version: 1 }))
+                .collect(),
+        }
+    }
 }
 
 /// Checks everything about a new session that needs no clock: idle timeout, principal,

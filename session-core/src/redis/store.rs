@@ -16,7 +16,7 @@ use crate::model::{past_deadline, prepare_new, validate_names};
 use crate::policy::{MAX_FORWARDS, Policy, validate_principal};
 use crate::session::{NewSession, Session};
 use crate::store::{Created, SessionStore};
-use crate::time::duration_millis;
+use crate::time::{Timestamp, duration_millis};
 use crate::token::SessionToken;
 use crate::update::RetryPolicy;
 
@@ -233,39 +233,45 @@ impl<T: Transport> Store<T> {
             Some(fields) => codec::present(fields, data)?,
             None => codec::pairs(data)?,
         };
-        let now = crate::time::Timestamp::from_millis(now.max(0) as u64);
+        let now = Timestamp::from_millis(now.max(0) as u64);
         let mut lookup = codec::decode_session(handle, pairs, now)?;
         if let (Lookup::Live(session), Some(at)) = (&mut lookup, touched_at) {
             session.last_access = session
                 .last_access
-                .max(crate::time::Timestamp::from_millis(at.max(0) as u64));
+                .max(Timestamp::from_millis(at.max(0) as u64));
         }
         Ok(lookup)
     }
 
-    /// Runs a script on the session `token` leads to, following forwards. `done` turns an
-    /// answer into the result, or `Err(next)` to follow a forward.
+    /// Runs a script on the session `token` leads to, following forwards; `ok` reads the
+    /// answer of a live session (status `OK`).
     async fn follow<R>(
         &self,
         token: &SessionToken,
         script: &'static Script,
-        args: impl Fn() -> Vec<Vec<u8>>,
+        args: Vec<Vec<u8>>,
         unsafe_to_resend: bool,
-        mut done: impl FnMut(Answer, SessionHandle) -> Result<Result<R, SessionHandle>>,
+        ok: impl Fn(&mut Answer) -> Result<R>,
     ) -> Result<R> {
         let asked = token.handle();
         let mut handle = asked;
         for _ in 0..=MAX_FORWARDS {
-            let (answer, waited) = self
-                .write(&self.key(&handle), script, args(), unsafe_to_resend)
+            let (mut answer, waited) = self
+                .write(&self.key(&handle), script, args.clone(), unsafe_to_resend)
                 .await?;
-            match done(answer, asked)? {
-                Ok(result) => {
-                    self.durable(waited)?;
-                    return Ok(result);
-                }
-                Err(next) => handle = next,
+            if let Some(next) = answer.common(asked)? {
+                handle = next;
+                continue;
             }
+            if answer.status != "OK" {
+                return Err(Error::backend(format!(
+                    "{}: unexpected answer {:?}",
+                    script.name, answer.status
+                )));
+            }
+            let result = ok(&mut answer)?;
+            self.durable(waited)?;
+            return Ok(result);
         }
         Err(Error::NotFound { handle: asked })
     }
@@ -338,31 +344,10 @@ impl<T: Transport> SessionStore for Store<T> {
             match answer.status.as_str() {
                 "OK" => {
                     self.durable(waited)?;
-                    let now = crate::time::Timestamp::from_millis(answer.int()? as u64);
+                    let now = Timestamp::from_millis(answer.int()? as u64);
                     let deadline = answer.int()?;
-                    let session = Session {
-                        handle,
-                        version: 1,
-                        created_at: now,
-                        last_access: now,
-                        idle_timeout: new.idle_timeout,
-                        deadline: (deadline >= 0)
-                            .then(|| crate::time::Timestamp::from_millis(deadline as u64)),
-                        principal: new.principal.clone(),
-                        attributes: new
-                            .attributes
-                            .iter()
-                            .map(|(n, v)| {
-                                (
-                                    n.clone(),
-                                    crate::session::Attribute {
-                                        value: v.clone(),
-                                        version: 1,
-                                    },
-                                )
-                            })
-                            .collect(),
-                    };
+                    let deadline = (deadline >= 0).then(|| Timestamp::from_millis(deadline as u64));
+                    let session = new.clone().into_session(handle, now, deadline);
                     return Ok(Created { token, session });
                 }
                 "TAKEN" => continue,
@@ -429,21 +414,8 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
     async fn touch(&self, token: &SessionToken) -> Result<()> {
-        self.follow(
-            token,
-            &TOUCH,
-            || vec![b"0".to_vec()],
-            false,
-            |mut a, h| match a.common(h)? {
-                Some(next) => Ok(Err(next)),
-                None if a.status == "OK" => Ok(Ok(())),
-                None => Err(Error::backend(format!(
-                    "touch: unexpected answer {:?}",
-                    a.status
-                ))),
-            },
-        )
-        .await
+        self.follow(token, &TOUCH, vec![b"0".to_vec()], false, |_| Ok(()))
+            .await
     }
 
     #[tracing::instrument(level = "debug", name = "session.delete", skip_all, fields(handle = %token.handle()))]
@@ -451,21 +423,8 @@ impl<T: Transport> SessionStore for Store<T> {
         let grace = duration_millis(self.policy.delete_grace)
             .to_string()
             .into_bytes();
-        self.follow(
-            token,
-            &DELETE,
-            || vec![grace.clone()],
-            false,
-            |mut a, h| match a.common(h)? {
-                Some(next) => Ok(Err(next)),
-                None if a.status == "OK" => Ok(Ok(a.int()? == 1)),
-                None => Err(Error::backend(format!(
-                    "delete: unexpected answer {:?}",
-                    a.status
-                ))),
-            },
-        )
-        .await
+        self.follow(token, &DELETE, vec![grace], false, |a| Ok(a.int()? == 1))
+            .await
     }
 
     #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
