@@ -223,3 +223,31 @@ fn checker_handles_indeterminate_calls_and_step_limits() {
         Verdict::Linearizable
     );
 }
+
+/// `run_all` runs every case and reports failures instead of stopping at the first: clean on
+/// the memory store, and concrete on the naive store (no forwarding, no tombstones, no
+/// principal index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_reports_every_case() {
+    let clean = session_testkit::conformance::run_all(Arc::new(Memory), |_| {}).await;
+    assert_eq!(clean.len(), 30);
+    let failed: Vec<_> = clean.iter().filter(|c| c.failure.is_some()).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+
+    let naive = session_testkit::conformance::run_all(Arc::new(Naive), |_| {}).await;
+    let failed: Vec<&str> = naive
+        .iter()
+        .filter(|c| c.failure.is_some())
+        .map(|c| c.name)
+        .collect();
+    for expected in [
+        "rotate_moves_and_forwards",
+        "principal_index_lists_and_prunes",
+        "update_loses_nothing_under_contention",
+    ] {
+        assert!(
+            failed.contains(&expected),
+            "{expected} not reported: {failed:?}"
+        );
+    }
+}

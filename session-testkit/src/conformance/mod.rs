@@ -99,7 +99,24 @@ pub trait StoreFactory: Send + Sync + 'static {
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
-        $crate::__conformance_cases!($factory;
+        $crate::__for_each_case!(__conformance_cases($factory));
+        #[test]
+        fn model_equivalence() {
+            $crate::conformance::model_equivalence(&$factory, $crate::workload::cases(48));
+        }
+        #[test]
+        fn concurrent_histories_are_linearizable() {
+            $crate::conformance::linearizable_histories(&$factory, $crate::workload::cases(24));
+        }
+    };
+}
+
+/// The one list of case names: calls `$crate::$callback!(args; case, case, ...)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_case {
+    ($callback:ident($($args:tt)*)) => {
+        $crate::$callback! {$($args)*;
             create_returns_version_one, create_rejects_invalid_input, tokens_are_fresh_and_parse_strictly,
             load_unknown_is_none, load_touches_read_only_does_not, load_some_returns_only_named,
             apply_put_remove_increment, increment_rejects_non_integers, increment_overflow_is_typed,
@@ -110,14 +127,6 @@ macro_rules! conformance_suite {
             rotate_keeps_concurrent_writes, expiry_by_idle_timeout, expiry_by_deadline,
             touch_slides_idle_expiry, principal_index_lists_and_prunes, delete_all_of_logs_out_everywhere,
             foreign_wrong_type_is_typed_and_untouched, foreign_garbled_field_is_typed_and_untouched,
-        );
-        #[test]
-        fn model_equivalence() {
-            $crate::conformance::model_equivalence(&$factory, $crate::workload::cases(48));
-        }
-        #[test]
-        fn concurrent_histories_are_linearizable() {
-            $crate::conformance::linearizable_histories(&$factory, $crate::workload::cases(24));
         }
     };
 }
@@ -133,6 +142,71 @@ macro_rules! __conformance_cases {
             }
         )*
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case_list {
+    ($f:ty; $($case:ident),* $(,)?) => {
+        vec![$(
+            (stringify!($case), (|f: std::sync::Arc<$f>| -> $crate::conformance::CaseFuture {
+                Box::pin(async move { $crate::conformance::$case(&*f).await })
+            }) as fn(std::sync::Arc<$f>) -> $crate::conformance::CaseFuture),
+        )*]
+    };
+}
+
+/// A running conformance case.
+pub type CaseFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The result of one case run by [`run_all`].
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    /// The case (its function's name).
+    pub name: &'static str,
+    /// Why it failed; `None` if it passed.
+    pub failure: Option<String>,
+    /// How long it took.
+    pub elapsed: std::time::Duration,
+}
+
+/// Every case's name and function, for programs that run the suite themselves.
+pub fn cases<F: StoreFactory>() -> Vec<(&'static str, fn(std::sync::Arc<F>) -> CaseFuture)> {
+    crate::__for_each_case!(__case_list(F))
+}
+
+/// Runs every case against `factory`, each in its own task so a failing (panicking) case is
+/// reported, not fatal; `progress` is called after each case.
+pub async fn run_all<F: StoreFactory>(
+    factory: std::sync::Arc<F>,
+    mut progress: impl FnMut(&CaseOutcome),
+) -> Vec<CaseOutcome> {
+    let mut outcomes = Vec::new();
+    for (name, case) in cases::<F>() {
+        let started = std::time::Instant::now();
+        let failure = match tokio::spawn(case(factory.clone())).await {
+            Ok(()) => None,
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                Some(
+                    payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panicked".into()),
+                )
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        let outcome = CaseOutcome {
+            name,
+            failure,
+            elapsed: started.elapsed(),
+        };
+        progress(&outcome);
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 mod properties;

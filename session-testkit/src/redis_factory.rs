@@ -1,0 +1,154 @@
+//! A [`StoreFactory`] for any store built on [`session_core::redis::Store`]: adapters only
+//! say how to connect to a deployment.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use session_core::redis::{Command, Reply, Store, Transport};
+use session_core::{Error, Policy, Result, SessionHandle, SessionToken};
+
+use crate::conformance::{Capabilities, Foreign, StoreFactory};
+use crate::topology::{self, RedisDeployment, Topology};
+
+/// How an adapter connects a store to a deployment.
+#[async_trait]
+pub trait Connect: Send + Sync + 'static {
+    /// The adapter's transport.
+    type Transport: Transport + 'static;
+    /// A store on `deployment` under `namespace` with `policy`.
+    async fn connect(
+        &self,
+        deployment: &RedisDeployment,
+        namespace: &str,
+        policy: Policy,
+    ) -> Result<Store<Self::Transport>>;
+}
+
+/// Where a [`RedisFactory`] gets its deployment.
+#[derive(Debug, Clone)]
+pub enum Deployment {
+    /// [`topology::shared`]: started once per process.
+    Shared(Topology),
+    /// A given deployment (a private one, or an external URL).
+    Given(Arc<RedisDeployment>),
+}
+
+/// Makes stores through `connect`, each in a fresh random namespace, with the foreign-data
+/// capability (planted with real `SET`/`HSET` commands through the store's own transport).
+#[derive(Debug, Clone)]
+pub struct RedisFactory<C> {
+    /// The deployment.
+    pub deployment: Deployment,
+    /// The adapter.
+    pub connect: C,
+}
+
+/// A namespace no other test uses.
+pub fn random_namespace() -> String {
+    format!("t{}", &SessionToken::generate().handle().to_hex()[..16])
+}
+
+fn planted(kind: Foreign) -> Vec<Vec<u8>> {
+    let words: &[&str] = match kind {
+        Foreign::WrongType => &["a foreign string"],
+        Foreign::GarbledField => &[
+            "_v",
+            "not a number",
+            "_c",
+            "1",
+            "_a",
+            "1",
+            "_i",
+            "86400000",
+            "_z",
+            "0",
+        ],
+    };
+    words.iter().map(|w| w.as_bytes().to_vec()).collect()
+}
+
+fn sorted_pairs(items: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs: Vec<_> = items
+        .chunks(2)
+        .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[async_trait]
+impl<C: Connect> StoreFactory for RedisFactory<C> {
+    type Store = Store<C::Transport>;
+
+    async fn make(&self, policy: Policy) -> Result<Self::Store> {
+        let deployment = match &self.deployment {
+            Deployment::Shared(t) => topology::shared(*t).await.map_err(Error::backend)?,
+            Deployment::Given(d) => d.clone(),
+        };
+        self.connect
+            .connect(&deployment, &random_namespace(), policy)
+            .await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            principal_index: true,
+            foreign_data: true,
+        }
+    }
+
+    async fn plant_foreign(
+        &self,
+        store: &Self::Store,
+        handle: &SessionHandle,
+        kind: Foreign,
+    ) -> Result<()> {
+        let key = store.layout().session_key(handle);
+        let mut args = vec![key.clone().into_bytes()];
+        args.extend(planted(kind));
+        let name = if kind == Foreign::WrongType {
+            "SET"
+        } else {
+            "HSET"
+        };
+        store
+            .transport()
+            .batch(&key, &[Command::Plain(name, args)], true)
+            .await?;
+        Ok(())
+    }
+
+    async fn foreign_intact(
+        &self,
+        store: &Self::Store,
+        handle: &SessionHandle,
+        kind: Foreign,
+    ) -> Result<bool> {
+        let key = store.layout().session_key(handle);
+        let name = if kind == Foreign::WrongType {
+            "GET"
+        } else {
+            "HGETALL"
+        };
+        let read = Command::Plain(name, vec![key.clone().into_bytes()]);
+        Ok(
+            match (
+                kind,
+                store.transport().batch(&key, &[read], false).await?.pop(),
+            ) {
+                (Foreign::WrongType, Some(Reply::Bytes(b))) => vec![b] == planted(kind),
+                (Foreign::GarbledField, Some(Reply::Array(items))) => {
+                    let got = items.into_iter().filter_map(|r| {
+                        if let Reply::Bytes(b) = r {
+                            Some(b)
+                        } else {
+                            None
+                        }
+                    });
+                    sorted_pairs(got.collect()) == sorted_pairs(planted(kind))
+                }
+                _ => false,
+            },
+        )
+    }
+}
