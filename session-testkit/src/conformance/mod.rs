@@ -151,13 +151,16 @@ macro_rules! __case_list {
         vec![$(
             (stringify!($case), (|f: std::sync::Arc<$f>| -> $crate::conformance::CaseFuture {
                 Box::pin(async move { $crate::conformance::$case(&*f).await })
-            }) as fn(std::sync::Arc<$f>) -> $crate::conformance::CaseFuture),
+            }) as $crate::conformance::CaseFn<$f>),
         )*]
     };
 }
 
 /// A running conformance case.
 pub type CaseFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A case, as a function of the factory.
+pub type CaseFn<F> = fn(std::sync::Arc<F>) -> CaseFuture;
 
 /// The result of one case run by [`run_all`].
 #[derive(Debug, Clone)]
@@ -171,7 +174,7 @@ pub struct CaseOutcome {
 }
 
 /// Every case's name and function, for programs that run the suite themselves.
-pub fn cases<F: StoreFactory>() -> Vec<(&'static str, fn(std::sync::Arc<F>) -> CaseFuture)> {
+pub fn cases<F: StoreFactory>() -> Vec<(&'static str, CaseFn<F>)> {
     crate::__for_each_case!(__case_list(F))
 }
 
