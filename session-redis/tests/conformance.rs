@@ -3,7 +3,7 @@
 
 use session_core::redis::Store;
 use session_core::{Policy, Result};
-use session_redis::{RedisStoreBuilder, RedisTransport, Topology};
+use session_redis::{RedisStoreBuilder, RedisTransport};
 use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
 use session_testkit::topology::{self, RedisDeployment};
 
@@ -19,16 +19,8 @@ impl Connect for RedisRs {
         namespace: &str,
         policy: Policy,
     ) -> Result<Store<RedisTransport>> {
-        let topology = match dep.topology() {
-            topology::Topology::Standalone => Topology::Standalone(dep.url()),
-            topology::Topology::Cluster => Topology::Cluster(dep.node_urls()),
-            topology::Topology::Sentinel => Topology::Sentinel {
-                sentinels: dep.sentinel_urls(),
-                master: dep.sentinel_master_name().unwrap_or("mymaster").to_owned(),
-            },
-        };
         RedisStoreBuilder::new()
-            .topology(topology)
+            .url(&dep.store_url())
             .namespace(namespace)
             .policy(policy)
             .build()

@@ -214,5 +214,6 @@ pub async fn run_all<F: StoreFactory>(
 
 mod properties;
 pub use properties::{
-    STEP_LIMIT, check_concurrent, increment_storm, linearizable_histories, model_equivalence,
+    HistoryStats, STEP_LIMIT, check_concurrent, check_histories, check_model_equivalence,
+    increment_storm, linearizable_histories, model_equivalence,
 };

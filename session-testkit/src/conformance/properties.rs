@@ -35,6 +35,13 @@ fn runner(cases: u32) -> TestRunner {
 /// Model equivalence: generated sequences of calls over a few sessions give, call by call,
 /// the same results on the store as on the model. Panics with the shrunk history otherwise.
 pub fn model_equivalence<F: StoreFactory>(factory: &F, cases: u32) {
+    if let Err(e) = check_model_equivalence(factory, cases) {
+        panic!("model equivalence failed: {e}");
+    }
+}
+
+/// [`model_equivalence`] returning the shrunk failing history instead of panicking.
+pub fn check_model_equivalence<F: StoreFactory>(factory: &F, cases: u32) -> Result<(), String> {
     let rt = runtime();
     let result = runner(cases).run(&sequential_workload(40), |steps| {
         rt.block_on(async {
@@ -47,9 +54,7 @@ pub fn model_equivalence<F: StoreFactory>(factory: &F, cases: u32) {
                 .map_err(TestCaseError::fail)
         })
     });
-    if let Err(e) = result {
-        panic!("model equivalence failed: {e}");
-    }
+    result.map_err(|e| e.to_string())
 }
 
 /// Runs one concurrent workload against a fresh store and checks it.
@@ -70,12 +75,28 @@ pub async fn check_concurrent<F: StoreFactory>(
     Ok(verify(&run, STEP_LIMIT))
 }
 
+/// What [`check_histories`] found.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryStats {
+    /// Histories run and checked.
+    pub histories: usize,
+    /// Calls in them.
+    pub calls: usize,
+    /// Histories whose check hit the step limit.
+    pub unknown: usize,
+    /// Time spent running and checking.
+    pub elapsed: std::time::Duration,
+    /// The shrunk history and anomaly report, if one was found.
+    pub failure: Option<String>,
+}
+
 /// Concurrency: generated histories of 2 to 8 clients with up to 20 calls each over two
 /// sessions run truly concurrently; each must be linearizable per session against the model
-/// and keep the invariants (no lost increment, no resurrection, no stale forward). Panics
-/// with the shrunk history and a concrete description of the anomaly otherwise.
-pub fn linearizable_histories<F: StoreFactory>(factory: &F, cases: u32) {
+/// and keep the invariants (no lost increment, no resurrection, no stale forward). Returns
+/// the counts and, on an anomaly, the shrunk history with a concrete description.
+pub fn check_histories<F: StoreFactory>(factory: &F, cases: u32) -> HistoryStats {
     let rt = runtime();
+    let started = std::time::Instant::now();
     let (histories, calls, unknown) = (
         AtomicUsize::new(0),
         AtomicUsize::new(0),
@@ -95,14 +116,24 @@ pub fn linearizable_histories<F: StoreFactory>(factory: &F, cases: u32) {
         }
         Ok(())
     });
+    HistoryStats {
+        histories: histories.into_inner(),
+        calls: calls.into_inner(),
+        unknown: unknown.into_inner(),
+        elapsed: started.elapsed(),
+        failure: result.err().map(|e| e.to_string()),
+    }
+}
+
+/// [`check_histories`] as a test: panics with the report on an anomaly.
+pub fn linearizable_histories<F: StoreFactory>(factory: &F, cases: u32) {
+    let stats = check_histories(factory, cases);
     eprintln!(
         "linearizability: {} histories ({} calls) checked, {} unknown (step limit)",
-        histories.into_inner(),
-        calls.into_inner(),
-        unknown.into_inner()
+        stats.histories, stats.calls, stats.unknown
     );
-    if let Err(e) = result {
-        panic!("concurrency check failed: {e}");
+    if let Some(failure) = stats.failure {
+        panic!("concurrency check failed: {failure}");
     }
 }
 

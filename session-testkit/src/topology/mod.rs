@@ -364,6 +364,35 @@ impl RedisDeployment {
                 .filter(|u| !u.is_empty())
                 .collect()
         };
+        let (urls, master) = match topology {
+            Topology::Standalone => (vec![var("SESSION_TESTKIT_REDIS_URL")?], None),
+            Topology::Cluster => (split(var("SESSION_TESTKIT_REDIS_CLUSTER_URLS")?), None),
+            Topology::Sentinel => (
+                split(var("SESSION_TESTKIT_REDIS_SENTINEL_URLS")?),
+                Some(var("SESSION_TESTKIT_REDIS_SENTINEL_MASTER")?),
+            ),
+        };
+        Self::external_with_options(topology, urls, master, options).await
+    }
+
+    /// A deployment that runs elsewhere: `urls` are the standalone server, the cluster's seed
+    /// nodes, or the sentinels (then `sentinel_master` names the master). Fault controls are
+    /// [`TopologyError::Unsupported`] on it.
+    pub async fn external(
+        topology: Topology,
+        urls: Vec<String>,
+        sentinel_master: Option<String>,
+    ) -> Result<Self, TopologyError> {
+        Self::external_with_options(topology, urls, sentinel_master, TopologyOptions::default())
+            .await
+    }
+
+    async fn external_with_options(
+        topology: Topology,
+        urls: Vec<String>,
+        sentinel_master: Option<String>,
+        options: TopologyOptions,
+    ) -> Result<Self, TopologyError> {
         let strip = |u: &str| -> String {
             let rest = u.split_once("://").map(|(_, r)| r).unwrap_or(u);
             rest.rsplit_once('@')
@@ -373,20 +402,17 @@ impl RedisDeployment {
                 .to_string()
         };
         let ext = |addr: String| Node::new(addr, NodeHandle::External);
+        let first = urls.first().cloned().ok_or_else(|| {
+            TopologyError::Config("an external deployment needs at least one URL".into())
+        })?;
         let mut master_name = None;
         let (nodes, sentinels, initial_url) = match topology {
-            Topology::Standalone => {
-                let url = var("SESSION_TESTKIT_REDIS_URL")?;
-                (vec![ext(strip(&url))], vec![], url)
-            }
-            Topology::Cluster => {
-                let urls = split(var("SESSION_TESTKIT_REDIS_CLUSTER_URLS")?);
-                let first = urls.first().cloned().unwrap_or_default();
-                (urls.iter().map(|u| ext(strip(u))).collect(), vec![], first)
-            }
+            Topology::Standalone => (vec![ext(strip(&first))], vec![], first),
+            Topology::Cluster => (urls.iter().map(|u| ext(strip(u))).collect(), vec![], first),
             Topology::Sentinel => {
-                let urls = split(var("SESSION_TESTKIT_REDIS_SENTINEL_URLS")?);
-                let name = var("SESSION_TESTKIT_REDIS_SENTINEL_MASTER")?;
+                let name = sentinel_master.ok_or_else(|| {
+                    TopologyError::Config("a sentinel deployment needs the master's name".into())
+                })?;
                 let sentinels: Vec<Node> = urls.iter().map(|u| ext(strip(u))).collect();
                 let master = sentinel_master_addr(&sentinels[0].url(), &name).await?;
                 master_name = Some(name);
@@ -449,6 +475,31 @@ impl RedisDeployment {
     /// The sentinel master name (sentinel topology only).
     pub fn sentinel_master_name(&self) -> Option<&str> {
         self.master_name.as_deref()
+    }
+
+    /// The deployment as one URL in the form both session stores accept:
+    /// `redis://h:p`, `redis+cluster://h1:p1,h2:p2,...`, or
+    /// `redis+sentinel://s1:p1,s2:p2,.../<master>`.
+    pub fn store_url(&self) -> String {
+        let hosts = |urls: Vec<String>| -> String {
+            urls.iter()
+                .map(|u| {
+                    u.split_once("://")
+                        .map_or(u.as_str(), |(_, rest)| rest)
+                        .trim_end_matches('/')
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self.topology {
+            Topology::Standalone => self.url(),
+            Topology::Cluster => format!("redis+cluster://{}", hosts(self.node_urls())),
+            Topology::Sentinel => format!(
+                "redis+sentinel://{}/{}",
+                hosts(self.sentinel_urls()),
+                self.master_name.as_deref().unwrap_or_default()
+            ),
+        }
     }
 
     /// The data nodes.
