@@ -1,6 +1,6 @@
-//! Benchmarks and the check program.
+//! The check program (`session-check`, the README's main command) and, later, benchmarks of
+//! the stores against the raw clients and the session stores in use today.
 //!
-//! Not built yet (its own issue): side-by-side benchmarks of both adapters against the raw
-//! clients and the session stores in use today, and the command-line check program.
-
-pub use session_core;
+//! `session-check` runs the testkit's conformance suite, model-equivalence and concurrency
+//! checks (and on request fault injection) against the memory store and the Redis stores on
+//! standalone Redis, Redis Cluster and Sentinel, and prints a table. See `--help`.

@@ -27,9 +27,9 @@ pub struct ReadmeDoctests;
 mod config;
 mod transport;
 
-pub use config::{RedisStoreBuilder, Topology};
+pub use config::RedisStoreBuilder;
 pub use session_core;
-pub use session_core::redis::Durability;
+pub use session_core::redis::{Durability, Topology};
 pub use transport::RedisTransport;
 
 /// The session store over redis-rs.

@@ -1,32 +1,11 @@
 //! The testkit's conformance suite, model equivalence and linearizability checks against
 //! real Redis: standalone, Cluster (3 masters, 3 replicas) and Sentinel.
 
-use session_core::redis::Store;
-use session_core::{Policy, Result};
-use session_redis::{RedisStoreBuilder, RedisTransport};
-use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
-use session_testkit::topology::{self, RedisDeployment};
+mod common;
 
-/// Connects the redis-rs store to a test deployment.
-struct RedisRs;
-
-#[async_trait::async_trait]
-impl Connect for RedisRs {
-    type Transport = RedisTransport;
-    async fn connect(
-        &self,
-        dep: &RedisDeployment,
-        namespace: &str,
-        policy: Policy,
-    ) -> Result<Store<RedisTransport>> {
-        RedisStoreBuilder::new()
-            .url(&dep.store_url())
-            .namespace(namespace)
-            .policy(policy)
-            .build()
-            .await
-    }
-}
+use common::RedisRs;
+use session_testkit::redis_factory::{Deployment, RedisFactory};
+use session_testkit::topology;
 
 fn factory(t: topology::Topology) -> RedisFactory<RedisRs> {
     RedisFactory {

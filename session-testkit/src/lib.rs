@@ -61,6 +61,7 @@ pub mod failover;
 pub mod history;
 pub mod linearizability;
 pub mod naive;
+pub mod redis_checks;
 pub mod redis_factory;
 pub mod topology;
 pub mod workload;

@@ -4,24 +4,37 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use session_core::redis::{Command, Reply, Store, Transport};
+use session_core::redis::{Command, Reply, Settings, Store, Transport};
 use session_core::{Error, Policy, Result, SessionHandle, SessionToken};
 
 use crate::conformance::{Capabilities, Foreign, StoreFactory};
 use crate::topology::{self, RedisDeployment, Topology};
 
-/// How an adapter connects a store to a deployment.
+/// How an adapter connects: its transport for the shared [`Settings`] (where Redis is,
+/// timeouts, durability), which the testkit fills in. An adapter's builder usually does it
+/// in one line.
 #[async_trait]
 pub trait Connect: Send + Sync + 'static {
     /// The adapter's transport.
     type Transport: Transport + 'static;
-    /// A store on `deployment` under `namespace` with `policy`.
-    async fn connect(
-        &self,
-        deployment: &RedisDeployment,
-        namespace: &str,
-        policy: Policy,
-    ) -> Result<Store<Self::Transport>>;
+
+    /// A transport as `settings` describe.
+    async fn transport(&self, settings: &Settings) -> Result<Self::Transport>;
+
+    /// A store as `settings` describe.
+    async fn store(&self, settings: Settings) -> Result<Store<Self::Transport>> {
+        let transport = self.transport(&settings).await?;
+        settings.into_store(transport)
+    }
+}
+
+/// Settings for a store on `deployment` under a fresh random namespace with `policy`.
+pub fn settings_for(deployment: &RedisDeployment, policy: Policy) -> Settings {
+    let mut settings = Settings::default();
+    settings.policy = policy;
+    settings.url(&deployment.store_url());
+    settings.namespace(&random_namespace());
+    settings
 }
 
 /// Where a [`RedisFactory`] gets its deployment.
@@ -85,9 +98,7 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
             Deployment::Shared(t) => topology::shared(*t).await.map_err(Error::backend)?,
             Deployment::Given(d) => d.clone(),
         };
-        self.connect
-            .connect(&deployment, &random_namespace(), policy)
-            .await
+        self.connect.store(settings_for(&deployment, policy)).await
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -36,6 +36,7 @@
 //! `load_some` replaces `HGETALL` by `HMGET` of the metadata and the named attributes.
 
 mod codec;
+mod settings;
 mod store;
 
 use std::fmt;
@@ -46,6 +47,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 pub use codec::{Lookup, decode_session};
+pub use settings::{Settings, Topology};
 pub use store::{Durability, Store};
 
 /// A Lua script: its source and its SHA1 (for `EVALSHA`).

@@ -1,0 +1,507 @@
+//! `session-check`: does each session store keep the contract, here and now?
+//!
+//! With no arguments it starts throwaway Redis deployments (containers where Docker works,
+//! else local `redis-server` processes, else it checks the memory store alone and says so),
+//! runs the conformance suite, model equivalence and the linearizability check for every
+//! store and topology, prints a progress bar and a result table, and exits non-zero on any
+//! failure. `--url` checks an existing Redis instead, inside random namespaces it removes
+//! afterwards.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use session_core::redis::Durability;
+use session_core::redis::Settings;
+use session_core::{MemoryStore, Policy, Result, SystemClock};
+use session_fred::{FredStoreBuilder, FredTransport};
+use session_redis::{RedisStoreBuilder, RedisTransport};
+use session_testkit::conformance::{self, StoreFactory};
+use session_testkit::failover::StoreWorkload;
+use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
+use session_testkit::topology::{
+    self, FailoverConfig, FaultKind, Provider, RedisDeployment, run_failover_workload,
+};
+
+/// Checks session stores against the contract of `shared/design/semantics.md`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "session-check",
+    version,
+    about = "Checks that session stores keep the contract: conformance suite, model equivalence and \
+             linearizability of concurrent histories, on throwaway or existing Redis.",
+    long_about = "Checks that session stores keep the contract: the conformance suite (30 cases), \
+                  model equivalence against the core model, and linearizability of generated \
+                  concurrent histories, for the memory store and the Redis stores (redis-rs, fred) \
+                  on standalone Redis, Redis Cluster (3+3) and Sentinel.\n\n\
+                  With no arguments it starts throwaway Redis deployments itself (containers when \
+                  Docker answers, else local redis-server processes; SESSION_TESTKIT_REDIS and \
+                  REDIS_TEST_IMAGE choose), or checks the memory store alone when neither is \
+                  available, and says which. It shows progress, prints a table (store x topology: \
+                  cases passed, equivalence, histories checked, unknown verdicts, calls/s) and \
+                  exits with 1 on any failure, 2 on bad arguments."
+)]
+struct Args {
+    /// Stores to check (repeat the flag for several); default: all.
+    #[arg(long = "store", value_enum)]
+    stores: Vec<StoreKind>,
+    /// Redis topologies to start (repeat for several); default: all. Ignored with --url.
+    #[arg(long = "topology", value_enum)]
+    topologies: Vec<TopologyKind>,
+    /// Check an existing Redis instead of starting one: redis://[user:pass@]host:port,
+    /// redis+cluster://h1:p1,h2:p2 or redis+sentinel://s1:p1,s2:p2/master. Only keys in
+    /// random namespaces of this run are written, and they are removed at the end.
+    #[arg(long)]
+    url: Option<String>,
+    /// Also inject faults into a Redis Cluster (a master killed, and one paused past the node
+    /// timeout, with and without WAIT) and report lost acknowledged writes. Needs a started
+    /// cluster (not --url).
+    #[arg(long)]
+    faults: bool,
+    /// Generated concurrent histories per store and topology.
+    #[arg(long, default_value_t = 16)]
+    histories: u32,
+    /// Generated sequential workloads per store and topology (model equivalence).
+    #[arg(long, default_value_t = 24)]
+    sequences: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    /// The in-memory store.
+    Memory,
+    /// The store over redis-rs.
+    RedisRs,
+    /// The store over fred.
+    Fred,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TopologyKind {
+    Standalone,
+    Cluster,
+    Sentinel,
+}
+
+impl From<TopologyKind> for topology::Topology {
+    fn from(t: TopologyKind) -> Self {
+        match t {
+            TopologyKind::Standalone => topology::Topology::Standalone,
+            TopologyKind::Cluster => topology::Topology::Cluster,
+            TopologyKind::Sentinel => topology::Topology::Sentinel,
+        }
+    }
+}
+
+struct Memory;
+
+#[async_trait::async_trait]
+impl StoreFactory for Memory {
+    type Store = MemoryStore;
+    async fn make(&self, policy: Policy) -> Result<MemoryStore> {
+        MemoryStore::with(policy, Arc::new(SystemClock))
+    }
+}
+
+/// Every namespace this run used, for the cleanup after `--url`.
+#[derive(Clone, Default)]
+struct Namespaces(Arc<Mutex<Vec<String>>>);
+
+impl Namespaces {
+    fn remember(&self, settings: &Settings) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(settings.namespace.to_string());
+    }
+}
+
+/// Connects the redis-rs store.
+#[derive(Clone, Default)]
+struct RedisRs(Namespaces);
+
+#[async_trait::async_trait]
+impl Connect for RedisRs {
+    type Transport = RedisTransport;
+    async fn transport(&self, settings: &Settings) -> Result<RedisTransport> {
+        self.0.remember(settings);
+        RedisStoreBuilder::from_settings(settings.clone())
+            .build_transport()
+            .await
+    }
+}
+
+/// Connects the fred store.
+#[derive(Clone, Default)]
+struct Fred(Namespaces);
+
+#[async_trait::async_trait]
+impl Connect for Fred {
+    type Transport = FredTransport;
+    async fn transport(&self, settings: &Settings) -> Result<FredTransport> {
+        self.0.remember(settings);
+        FredStoreBuilder::from_settings(settings.clone())
+            .build_transport()
+            .await
+    }
+}
+
+/// One line of the result table.
+struct Row {
+    store: &'static str,
+    topology: String,
+    cases: (usize, usize),
+    equivalence: std::result::Result<(), String>,
+    histories: conformance::HistoryStats,
+    failures: Vec<String>,
+}
+
+impl Row {
+    fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+async fn check<F: StoreFactory>(
+    store: &'static str,
+    topology: String,
+    factory: Arc<F>,
+    args: &Args,
+    bar: &ProgressBar,
+) -> Row {
+    bar.set_message(format!("{store} on {topology}: conformance"));
+    let outcomes = conformance::run_all(factory.clone(), |c| {
+        bar.inc(1);
+        bar.set_message(format!("{store} on {topology}: {}", c.name));
+    })
+    .await;
+    let mut failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|c| {
+            c.failure
+                .as_ref()
+                .map(|f| format!("{}: {}", c.name, first_line(f)))
+        })
+        .collect();
+    bar.set_message(format!("{store} on {topology}: model equivalence"));
+    let (f, sequences) = (factory.clone(), args.sequences);
+    let equivalence =
+        tokio::task::spawn_blocking(move || conformance::check_model_equivalence(&*f, sequences))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+    bar.inc(1);
+    bar.set_message(format!("{store} on {topology}: concurrent histories"));
+    let (f, histories) = (factory.clone(), args.histories);
+    let stats = tokio::task::spawn_blocking(move || conformance::check_histories(&*f, histories))
+        .await
+        .unwrap_or_default();
+    bar.inc(1);
+    if let Err(e) = &equivalence {
+        failures.push(format!("model equivalence: {e}"));
+    }
+    if let Some(e) = &stats.failure {
+        failures.push(format!("concurrency: {e}"));
+    }
+    let passed = outcomes.iter().filter(|c| c.failure.is_none()).count();
+    Row {
+        store,
+        topology,
+        cases: (passed, outcomes.len()),
+        equivalence,
+        histories: stats,
+        failures,
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Where Redis comes from for this run.
+enum Source {
+    /// Deployments the program starts (provider as chosen by the testkit).
+    Started(Provider),
+    /// An existing deployment.
+    External(Arc<RedisDeployment>),
+    /// None: the memory store only.
+    None(String),
+}
+
+async fn external(url: &str) -> std::result::Result<Arc<RedisDeployment>, String> {
+    let parsed = session_redis::Topology::from_url(url).map_err(|e| e.to_string())?;
+    let (t, urls, master) = match parsed {
+        session_redis::Topology::Standalone(u) => (topology::Topology::Standalone, vec![u], None),
+        session_redis::Topology::Cluster(urls) => (topology::Topology::Cluster, urls, None),
+        session_redis::Topology::Sentinel { sentinels, master } => {
+            (topology::Topology::Sentinel, sentinels, Some(master))
+        }
+    };
+    RedisDeployment::external(t, urls, master)
+        .await
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Removes every key of the namespaces this run used (only with --url: started deployments
+/// are thrown away whole).
+async fn clean_up(
+    dep: &RedisDeployment,
+    namespaces: &[String],
+) -> std::result::Result<usize, redis::RedisError> {
+    let mut removed = 0;
+    let nodes = dep
+        .masters()
+        .await
+        .map_err(|e| redis::RedisError::from((redis::ErrorKind::Io, "masters", e.to_string())))?;
+    for node in nodes {
+        let url = dep.node_url(node).map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Io, "node url", e.to_string()))
+        })?;
+        let client = redis::Client::open(url.as_str())?;
+        let mut con = client.get_multiplexed_async_connection().await?;
+        for ns in namespaces {
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{ns}:*"))
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut con)
+                    .await?;
+                for key in keys {
+                    let n: usize = redis::cmd("DEL").arg(&key).query_async(&mut con).await?;
+                    removed += n;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+async fn faults<C: Connect>(name: &str, connect: &C, dep: &RedisDeployment) -> Vec<String> {
+    let mut lines = Vec::new();
+    for fault in [FaultKind::Kill, FaultKind::Pause] {
+        for wait in [false, true] {
+            let mut settings = session_testkit::redis_factory::settings_for(dep, Policy::default());
+            settings.response_timeout = Duration::from_secs(1);
+            if wait {
+                settings.durability = Some(Durability {
+                    replicas: 1,
+                    timeout: Duration::from_millis(500),
+                });
+            }
+            let result = async {
+                let store = Arc::new(connect.store(settings).await.map_err(|e| e.to_string())?);
+                let workload = Arc::new(
+                    StoreWorkload::prepare(store, 32)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+                let cfg = FailoverConfig {
+                    fault,
+                    outage: if fault == FaultKind::Pause {
+                        Duration::from_secs(6)
+                    } else {
+                        Duration::from_secs(1)
+                    },
+                    fault_after: Duration::from_millis(1500),
+                    after_heal: Duration::from_millis(1500),
+                    ..FailoverConfig::default()
+                };
+                let report = run_failover_workload(dep, cfg, workload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                dep.wait_healthy(Duration::from_secs(30))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(report)
+            }
+            .await;
+            lines.push(match result {
+                Ok(r) => format!(
+                    "{name:<9} {fault:?} {:<8} acked {:>6}  errors {:>4}  acked lost {:>3}  corrupted {}  serving again: {}",
+                    if wait { "WAIT 1" } else { "no WAIT" },
+                    r.acknowledged,
+                    r.errors,
+                    r.check.lost_acknowledged,
+                    r.check.corrupted_keys,
+                    if r.acknowledged_after_heal > 0 { "yes" } else { "NO" },
+                ),
+                Err(e) => format!("{name:<9} {fault:?}: failed: {e}"),
+            });
+        }
+    }
+    lines
+}
+
+fn print_table(rows: &[Row], elapsed: Duration) {
+    println!(
+        "\n{:<10} {:<11} {:>8} {:>12} {:>10} {:>8} {:>10}  result",
+        "store", "topology", "cases", "equivalence", "histories", "unknown", "calls/s"
+    );
+    for r in rows {
+        let rate = r.histories.calls as f64 / r.histories.elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "{:<10} {:<11} {:>8} {:>12} {:>10} {:>8} {:>10.0}  {}",
+            r.store,
+            r.topology,
+            format!("{}/{}", r.cases.0, r.cases.1),
+            if r.equivalence.is_ok() {
+                "ok"
+            } else {
+                "FAILED"
+            },
+            r.histories.histories,
+            r.histories.unknown,
+            rate,
+            if r.passed() { "PASS" } else { "FAIL" }
+        );
+    }
+    for r in rows.iter().filter(|r| !r.passed()) {
+        println!("\n{} on {}:", r.store, r.topology);
+        for f in &r.failures {
+            println!("  - {f}");
+        }
+    }
+    println!("\nchecked in {:.1} s", elapsed.as_secs_f64());
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let started = Instant::now();
+    let stores = if args.stores.is_empty() {
+        vec![StoreKind::Memory, StoreKind::RedisRs, StoreKind::Fred]
+    } else {
+        args.stores.clone()
+    };
+    let topologies = if args.topologies.is_empty() {
+        vec![
+            TopologyKind::Standalone,
+            TopologyKind::Cluster,
+            TopologyKind::Sentinel,
+        ]
+    } else {
+        args.topologies.clone()
+    };
+
+    let source = match &args.url {
+        Some(url) => match external(url).await {
+            Ok(dep) => Source::External(dep),
+            Err(e) => {
+                eprintln!("cannot use {url}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => match Provider::from_env() {
+            Ok(p) => Source::Started(p),
+            Err(e) => Source::None(e.to_string()),
+        },
+    };
+    let redis_stores = stores.iter().filter(|s| **s != StoreKind::Memory).count();
+    let targets: Vec<(String, Deployment)> = match &source {
+        Source::External(dep) => vec![(
+            format!("{:?}", dep.topology()).to_lowercase() + " (url)",
+            Deployment::Given(dep.clone()),
+        )],
+        Source::Started(_) => topologies
+            .iter()
+            .map(|t| {
+                (
+                    format!("{t:?}").to_lowercase(),
+                    Deployment::Shared((*t).into()),
+                )
+            })
+            .collect(),
+        Source::None(_) => Vec::new(),
+    };
+    match &source {
+        Source::Started(p) => println!("Redis: starting throwaway deployments ({p:?})"),
+        Source::External(d) => println!("Redis: existing {:?} deployment", d.topology()),
+        Source::None(why) => {
+            println!("Redis: none available, checking the memory store only ({why})")
+        }
+    }
+
+    let per_check = conformance::cases::<Memory>().len() as u64 + 2;
+    let checks =
+        u64::from(stores.contains(&StoreKind::Memory)) + (redis_stores * targets.len()) as u64;
+    let bar = ProgressBar::new(checks * per_check);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let mut rows = Vec::new();
+    if stores.contains(&StoreKind::Memory) {
+        rows.push(check("memory", "-".into(), Arc::new(Memory), &args, &bar).await);
+    }
+    let namespaces = Namespaces::default();
+    for (name, deployment) in &targets {
+        if stores.contains(&StoreKind::RedisRs) {
+            let factory = Arc::new(RedisFactory {
+                deployment: deployment.clone(),
+                connect: RedisRs(namespaces.clone()),
+            });
+            rows.push(check("redis-rs", name.clone(), factory, &args, &bar).await);
+        }
+        if stores.contains(&StoreKind::Fred) {
+            let factory = Arc::new(RedisFactory {
+                deployment: deployment.clone(),
+                connect: Fred(namespaces.clone()),
+            });
+            rows.push(check("fred", name.clone(), factory, &args, &bar).await);
+        }
+    }
+    bar.finish_and_clear();
+    print_table(&rows, started.elapsed());
+
+    let mut ok = rows.iter().all(Row::passed);
+    if let Source::External(dep) = &source {
+        let used = namespaces.0.lock().expect("lock").clone();
+        match clean_up(dep, &used).await {
+            Ok(n) => println!("removed {n} keys of this run's {} namespaces", used.len()),
+            Err(e) => println!("cleanup failed: {e}"),
+        }
+    }
+    if args.faults {
+        match (&source, redis_stores > 0) {
+            (Source::Started(_), true) => {
+                println!("\nfault injection on a 3+3 cluster (8 tasks, 32 sessions):");
+                match RedisDeployment::start(topology::Topology::Cluster).await {
+                    Ok(dep) => {
+                        let mut lines = Vec::new();
+                        if stores.contains(&StoreKind::RedisRs) {
+                            lines.extend(faults("redis-rs", &RedisRs::default(), &dep).await);
+                        }
+                        if stores.contains(&StoreKind::Fred) {
+                            lines.extend(faults("fred", &Fred::default(), &dep).await);
+                        }
+                        ok &= lines
+                            .iter()
+                            .all(|l| !l.contains("failed") && !l.contains("NO"));
+                        lines.iter().for_each(|l| println!("  {l}"));
+                    }
+                    Err(e) => {
+                        println!("  could not start a cluster: {e}");
+                        ok = false;
+                    }
+                }
+            }
+            _ => println!("\n--faults needs a started cluster and a Redis store: skipped"),
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

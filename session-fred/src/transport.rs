@@ -1,0 +1,315 @@
+//! The fred [`Transport`]: a batch is one pipeline on one client of the pool, routed to the
+//! node serving the batch's key.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use fred::bytes::Bytes;
+use fred::error::{Error as FredError, ErrorKind};
+use fred::prelude::{ClientLike, Options, Pool, Value};
+use fred::types::{ClusterHash, CustomCommand};
+use fred::util::redis_keyslot;
+use session_core::Error;
+use session_core::redis::{Command, Reply, Transport};
+
+/// Pause between re-sends of a batch that Redis refused without running it (a cluster
+/// redirect, a node still loading, a failover in progress, no connection). Re-sends stop
+/// when the transport's retry budget is spent.
+const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The error of a batch not sent because its client had no connection.
+const NOT_CONNECTED: &str = "not connected (batch not sent)";
+
+/// The [`Transport`] over fred.
+///
+/// A batch is one fred pipeline on one client of the pool, with the key's hash slot as the
+/// cluster hash of every command (`TIME` and `WAIT` included), so the whole batch goes, in
+/// one round trip, over the one connection to the node serving the key; a `WAIT` therefore
+/// counts the write before it. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
+/// promoted node has an empty script cache) the batch is sent again with `EVAL`, which also
+/// caches the script on that node.
+///
+/// Every command is written at most once (`max_attempts = 1`, fred's own redirections off):
+/// a batch is re-sent only when Redis proved it did not run it (`MOVED`, `ASK`, `TRYAGAIN`,
+/// `CLUSTERDOWN`, `LOADING`, `READONLY`, or no connection before sending). After a timeout
+/// or a dropped connection the outcome of a write is unknown and is reported as
+/// [`Error::OutcomeUnknown`]; a read is reported as [`Error::Timeout`] or re-sent.
+pub struct FredTransport {
+    pool: Pool,
+    /// Time to wait for a batch's replies.
+    timeout: Duration,
+    /// How long a batch may keep being re-sent (it was refused, not run) before the error is
+    /// reported.
+    retry_budget: Duration,
+}
+
+impl fmt::Debug for FredTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FredTransport")
+            .field("clients", &self.pool.size())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Drop for FredTransport {
+    fn drop(&mut self) {
+        // fred's connection tasks outlive the pool handle: close them.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pool = self.pool.clone();
+            runtime.spawn(async move {
+                let _ = pool.quit().await;
+            });
+        }
+    }
+}
+
+/// What a failed command tells about the batch.
+enum Failure {
+    /// An error reply of Redis to this command.
+    Reply(String),
+    /// Redis did not run the batch: sending it again is safe.
+    NotRun(String),
+    /// The batch may have reached Redis (a timeout, a dropped connection).
+    Unknown(FredError),
+    /// Anything else.
+    Other(FredError),
+}
+
+/// True if the first word looks like a Redis error code (`ERR`, `WRONGTYPE`, `CONFLICT`).
+fn is_error_code(details: &str) -> bool {
+    let word = details.split_whitespace().next().unwrap_or("");
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn refused(details: &str) -> bool {
+    [
+        "MOVED",
+        "ASK",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+        "LOADING",
+        "READONLY",
+    ]
+    .iter()
+    .any(|code| details.split_whitespace().next() == Some(code))
+}
+
+fn classify(e: FredError) -> Failure {
+    match e.kind() {
+        ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled => Failure::Unknown(e),
+        // Fred's redirections are off (`max_redirections = 0`): it refreshed its slot map and
+        // handed the redirect back without following it.
+        ErrorKind::Routing
+            if e.details() == NOT_CONNECTED || e.details().starts_with("Too many redirections") =>
+        {
+            Failure::NotRun(e.details().to_owned())
+        }
+        ErrorKind::Unknown
+        | ErrorKind::InvalidArgument
+        | ErrorKind::InvalidCommand
+        | ErrorKind::Auth
+        | ErrorKind::Cluster
+        | ErrorKind::Config
+            if is_error_code(e.details()) =>
+        {
+            if refused(e.details()) {
+                Failure::NotRun(e.details().to_owned())
+            } else {
+                Failure::Reply(e.details().to_owned())
+            }
+        }
+        _ => Failure::Other(e),
+    }
+}
+
+fn reply(value: Value) -> Reply {
+    match value {
+        Value::Null => Reply::Nil,
+        Value::Integer(i) => Reply::Int(i),
+        Value::Bytes(b) => Reply::Bytes(b.to_vec()),
+        Value::String(s) => Reply::Bytes(s.as_bytes().to_vec()),
+        Value::Boolean(b) => Reply::Int(i64::from(b)),
+        Value::Double(d) => Reply::Bytes(d.to_string().into_bytes()),
+        Value::Array(items) => Reply::Array(items.into_iter().map(reply).collect()),
+        Value::Map(map) => Reply::Array(
+            map.inner()
+                .into_iter()
+                .flat_map(|(k, v)| [reply(Value::from(k)), reply(v)])
+                .collect(),
+        ),
+        other => Reply::Error(format!("unsupported reply {other:?}")),
+    }
+}
+
+fn bytes(arg: &[u8]) -> Value {
+    Value::Bytes(Bytes::copy_from_slice(arg))
+}
+
+impl FredTransport {
+    pub(crate) fn new(pool: Pool, timeout: Duration) -> Self {
+        FredTransport {
+            pool,
+            timeout,
+            retry_budget: timeout,
+        }
+    }
+
+    /// The fred pool, for commands of your own.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Sends the batch once, as one pipeline on one client; one result per command, or one
+    /// error for the whole batch.
+    async fn send(
+        &self,
+        key: &str,
+        commands: &[Command],
+        eval: bool,
+    ) -> Result<Vec<Result<Value, FredError>>, FredError> {
+        let client = self.pool.next();
+        if !client.is_connected() {
+            // Not sent: safe to try again.
+            return Err(FredError::new(ErrorKind::Routing, NOT_CONNECTED));
+        }
+        let options = Options {
+            max_attempts: Some(1),
+            max_redirections: Some(0),
+            timeout: Some(self.timeout),
+            cluster_hash: Some(if key.is_empty() {
+                ClusterHash::Random
+            } else {
+                ClusterHash::Custom(redis_keyslot(key.as_bytes()))
+            }),
+            ..Options::default()
+        };
+        let pipeline = client.pipeline();
+        let queue = pipeline.with_options(&options);
+        for command in commands {
+            let (name, args): (&'static str, Vec<Value>) = match command {
+                Command::Plain(name, args) => (name, args.iter().map(|a| bytes(a)).collect()),
+                Command::Script(script, args) => {
+                    let mut all = Vec::with_capacity(args.len() + 3);
+                    if eval {
+                        all.push(Value::from(script.source));
+                    } else {
+                        all.push(Value::from(script.sha1()));
+                    }
+                    all.push(Value::Integer(1));
+                    all.push(bytes(key.as_bytes()));
+                    all.extend(args.iter().map(|a| bytes(a)));
+                    (if eval { "EVAL" } else { "EVALSHA" }, all)
+                }
+            };
+            let custom = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+            let () = queue.custom(custom, args).await?;
+        }
+        let items = pipeline.try_all::<Value>().await;
+        if items.len() != commands.len() {
+            // The whole pipeline failed.
+            let error = items
+                .into_iter()
+                .find_map(Result::err)
+                .unwrap_or_else(|| FredError::new(ErrorKind::Protocol, "reply count mismatch"));
+            return Err(error);
+        }
+        Ok(items)
+    }
+}
+
+#[async_trait]
+impl Transport for FredTransport {
+    async fn batch(
+        &self,
+        key: &str,
+        commands: &[Command],
+        writes: bool,
+    ) -> session_core::Result<Vec<Reply>> {
+        let mut eval = false;
+        let mut refusals = 0;
+        let started = Instant::now();
+        loop {
+            let retry_left = started.elapsed() < self.retry_budget;
+            let items = match self.send(key, commands, eval).await {
+                Ok(items) => items,
+                Err(e) => {
+                    let failure = classify(e);
+                    match failure {
+                        Failure::NotRun(why) if retry_left => {
+                            refusals += 1;
+                            tracing::debug!(error = %why, refusals, "batch not run, sending again");
+                            tokio::time::sleep(REDIRECT_PAUSE).await;
+                            continue;
+                        }
+                        // A read may be sent again.
+                        Failure::Unknown(e)
+                            if !writes && retry_left && e.kind() != &ErrorKind::Timeout =>
+                        {
+                            refusals += 1;
+                            tracing::debug!(error = %e, refusals, "read failed, sending again");
+                            tokio::time::sleep(REDIRECT_PAUSE).await;
+                            continue;
+                        }
+                        Failure::Unknown(e) if writes => {
+                            return Err(Error::OutcomeUnknown(Box::new(e)));
+                        }
+                        Failure::Unknown(e) if e.kind() == &ErrorKind::Timeout => {
+                            return Err(Error::Timeout);
+                        }
+                        Failure::Unknown(e) | Failure::Other(e) => return Err(Error::backend(e)),
+                        // A single command's error reply, as the whole answer of a
+                        // one-command batch.
+                        Failure::Reply(why) | Failure::NotRun(why) => {
+                            if commands.len() == 1 && is_error_code(&why) {
+                                if !eval && why.starts_with("NOSCRIPT") {
+                                    eval = true;
+                                    continue;
+                                }
+                                return Ok(vec![Reply::Error(why)]);
+                            }
+                            return Err(Error::backend(why));
+                        }
+                    }
+                }
+            };
+            let replies: Vec<Reply> = items
+                .into_iter()
+                .map(|item| match item {
+                    Ok(value) => Ok(reply(value)),
+                    Err(e) => match classify(e) {
+                        Failure::Reply(why) | Failure::NotRun(why) => Ok(Reply::Error(why)),
+                        Failure::Unknown(e) | Failure::Other(e) => Err(e),
+                    },
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    if writes {
+                        Error::OutcomeUnknown(Box::new(e))
+                    } else {
+                        Error::backend(e)
+                    }
+                })?;
+            let code = |r: &Reply, f: &dyn Fn(&str) -> bool| matches!(r, Reply::Error(e) if f(e));
+            if !eval
+                && replies
+                    .iter()
+                    .any(|r| code(r, &|e| e.starts_with("NOSCRIPT")))
+            {
+                eval = true;
+                continue;
+            }
+            if retry_left && replies.iter().any(|r| code(r, &refused)) {
+                refusals += 1;
+                tracing::debug!(refusals, "batch refused, sending again");
+                tokio::time::sleep(REDIRECT_PAUSE).await;
+                continue;
+            }
+            return Ok(replies);
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! Checks only a store on Redis has, for every Redis adapter: round trips and Redis commands
+//! per operation, the store's own expiry check, tombstones that free memory, script-cache
+//! loss, typed errors for a frozen or stopped server, no double apply when connections are
+//! cut, `WAIT` on the write's node, and master failures in a Cluster and under Sentinel.
+//!
+//! An adapter runs them all with [`redis_store_checks!`](crate::redis_store_checks) and its
+//! [`Connect`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use session_core::redis::{Command, Durability, Reply, Settings, Store, Transport};
+use session_core::{Delta, Error, NewSession, Policy, SessionStore};
+
+use crate::failover::StoreWorkload;
+use crate::redis_factory::{Connect, settings_for};
+use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_failover_workload};
+
+/// Expands to one `#[tokio::test]` per check, for the adapter the expression connects.
+#[macro_export]
+macro_rules! redis_store_checks {
+    ($connect:expr) => {
+        $crate::__redis_checks!($connect;
+            round_trips_and_redis_commands_per_operation, expiry_is_checked_without_relying_on_the_key_ttl,
+            tombstones_expire_after_the_grace_period, scripts_reload_after_the_cache_is_flushed,
+            unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,
+            wait_runs_on_the_node_of_the_write, store_survives_cluster_master_failures,
+            store_follows_a_sentinel_failover,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __redis_checks {
+    ($connect:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                $crate::redis_checks::$check(&$connect).await;
+            }
+        )*
+    };
+}
+
+/// Counts batches, i.e. network round trips.
+#[derive(Debug)]
+struct Counting<T> {
+    inner: T,
+    batches: AtomicUsize,
+}
+
+#[async_trait]
+impl<T: Transport> Transport for Counting<T> {
+    async fn batch(
+        &self,
+        key: &str,
+        commands: &[Command],
+        writes: bool,
+    ) -> session_core::Result<Vec<Reply>> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.inner.batch(key, commands, writes).await
+    }
+}
+
+fn fast(dep: &RedisDeployment, policy: Policy) -> Settings {
+    let mut settings = settings_for(dep, policy);
+    settings.response_timeout = Duration::from_millis(500);
+    settings
+}
+
+async fn counting<C: Connect>(c: &C, settings: Settings) -> Store<Counting<C::Transport>> {
+    let inner = c.transport(&settings).await.expect("transport");
+    settings
+        .into_store(Counting {
+            inner,
+            batches: AtomicUsize::new(0),
+        })
+        .expect("store")
+}
+
+/// One command through a transport, on the node serving `key` ("" for any node).
+async fn raw<T: Transport>(t: &T, key: &str, command: &'static str, args: &[&str]) -> Reply {
+    let args = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    t.batch(key, &[Command::Plain(command, args)], false)
+        .await
+        .expect("command")
+        .pop()
+        .expect("reply")
+}
+
+/// Redis-side calls per command since the last `CONFIG RESETSTAT`, scripts' inner calls
+/// included.
+async fn command_stats<T: Transport>(t: &T) -> BTreeMap<String, u64> {
+    let Reply::Bytes(info) = raw(t, "", "INFO", &["commandstats"]).await else {
+        panic!("INFO")
+    };
+    String::from_utf8(info)
+        .expect("utf8")
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// Every operation is one round trip (rotation: read, copy, mark, plus the principal index;
+/// a forwarded token: one more per hop; a principal change: one more for its index),
+/// measured at the transport, and the Redis commands each costs, measured with
+/// `INFO commandstats` on a private server.
+pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = counting(c, fast(&dep, Policy::default())).await;
+    let t = || &store.transport().inner;
+    let token = store
+        .create(NewSession::new().put("a", &1).unwrap())
+        .await
+        .unwrap()
+        .token;
+    // Warm the script cache: a script's first use on a server costs one NOSCRIPT retry.
+    store.load(&token).await.unwrap();
+    store.apply(&token, &Delta::new().touch()).await.unwrap();
+    let warm = store.create(NewSession::new()).await.unwrap().token;
+    store.rotate(&warm).await.unwrap();
+    store.delete(&warm).await.unwrap();
+    let mut table = Vec::new();
+    macro_rules! measure {
+        ($name:literal, $trips:expr, $op:expr) => {{
+            raw(t(), "", "CONFIG", &["RESETSTAT"]).await;
+            store.transport().batches.store(0, Ordering::SeqCst);
+            let result = $op;
+            let trips = store.transport().batches.load(Ordering::SeqCst);
+            let stats = command_stats(t()).await;
+            table.push(format!(
+                "{:<34} round trips {trips}  redis calls {stats:?}",
+                $name
+            ));
+            assert_eq!(trips, $trips, "{}", $name);
+            (result, stats)
+        }};
+    }
+    let (_, stats) = measure!("load", 1, store.load(&token).await.unwrap().unwrap());
+    assert_eq!(
+        (stats.get("hgetall"), stats.get("evalsha")),
+        (Some(&1), Some(&1))
+    );
+    let (_, stats) = measure!(
+        "load_read_only",
+        1,
+        store.load_read_only(&token).await.unwrap().unwrap()
+    );
+    assert_eq!(
+        (
+            stats.get("hgetall"),
+            stats.get("time"),
+            stats.get("evalsha")
+        ),
+        (Some(&1), Some(&1), None)
+    );
+    let (_, stats) = measure!(
+        "load_some",
+        1,
+        store.load_some(&token, &["a"]).await.unwrap().unwrap()
+    );
+    // One HMGET of ours, one inside the touch script (commandstats count nested calls).
+    assert_eq!(
+        (stats.get("hmget"), stats.get("evalsha")),
+        (Some(&2), Some(&1))
+    );
+    let (_, stats) = measure!(
+        "apply (1 attribute)",
+        1,
+        store
+            .apply(&token, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stats.get("evalsha"), Some(&1));
+    measure!("touch", 1, store.touch(&token).await.unwrap());
+    measure!("create", 1, store.create(NewSession::new()).await.unwrap());
+    measure!(
+        "create with principal",
+        2,
+        store
+            .create(NewSession::new().principal("p"))
+            .await
+            .unwrap()
+    );
+    measure!(
+        "apply setting a principal",
+        2,
+        store
+            .apply(&token, &Delta::new().set_principal("p"))
+            .await
+            .unwrap()
+    );
+    let (new, _) = measure!(
+        "rotate (session has a principal)",
+        4,
+        store.rotate(&token).await.unwrap()
+    );
+    measure!(
+        "load through a forward",
+        2,
+        store.load(&token).await.unwrap().unwrap()
+    );
+    // SMEMBERS, one read per entry (3), one SREM for the entry a rotation left stale.
+    measure!(
+        "sessions_of (3 entries, 1 stale)",
+        5,
+        store.sessions_of("p").await.unwrap()
+    );
+    measure!("delete", 1, store.delete(&new).await.unwrap());
+    println!("{}", table.join("\n"));
+}
+
+/// Loads and writes compare the expiry instant with the server clock themselves: a session
+/// whose key lost its TTL (or has not been evicted yet) is still gone at its expiry, and a
+/// load does not revive it by touching.
+pub async fn expiry_is_checked_without_relying_on_the_key_ttl<C: Connect>(c: &C) {
+    let dep = topology::shared(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = c.store(fast(&dep, Policy::default())).await.expect("store");
+    let new = NewSession::new().idle_timeout(Duration::from_millis(300));
+    let token = store.create(new).await.unwrap().token;
+    let key = store.layout().session_key(&token.handle());
+    assert_eq!(
+        raw(store.transport(), &key, "PERSIST", &[&key]).await,
+        Reply::Int(1)
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        raw(store.transport(), &key, "EXISTS", &[&key]).await,
+        Reply::Int(1),
+        "the key is still there"
+    );
+    assert!(store.load(&token).await.unwrap().is_none());
+    assert!(
+        store.load(&token).await.unwrap().is_none(),
+        "a load must not revive it"
+    );
+    assert!(store.load_read_only(&token).await.unwrap().is_none());
+    assert!(matches!(
+        store.apply(&token, &Delta::new().touch()).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.touch(&token).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// A deleted session's key becomes a tombstone that expires after the grace period, so the
+/// memory is freed.
+pub async fn tombstones_expire_after_the_grace_period<C: Connect>(c: &C) {
+    let dep = topology::shared(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let policy = Policy {
+        delete_grace: Duration::from_millis(400),
+        ..Policy::default()
+    };
+    let store = c.store(fast(&dep, policy)).await.expect("store");
+    let token = store
+        .create(NewSession::new().put("big", &"x".repeat(1000)).unwrap())
+        .await
+        .unwrap()
+        .token;
+    let key = store.layout().session_key(&token.handle());
+    assert!(store.delete(&token).await.unwrap());
+    assert_eq!(
+        raw(store.transport(), &key, "HGETALL", &[&key]).await,
+        Reply::Array(vec![
+            Reply::Bytes(b"_s".to_vec()),
+            Reply::Bytes(b"deleted".to_vec())
+        ])
+    );
+    let Reply::Int(ttl) = raw(store.transport(), &key, "PTTL", &[&key]).await else {
+        panic!("PTTL")
+    };
+    assert!((1..=400).contains(&ttl), "tombstone TTL {ttl}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        raw(store.transport(), &key, "EXISTS", &[&key]).await,
+        Reply::Int(0)
+    );
+}
+
+/// After the server loses its script cache (a restart, a new master), the store reloads its
+/// scripts transparently.
+pub async fn scripts_reload_after_the_cache_is_flushed<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = c.store(fast(&dep, Policy::default())).await.expect("store");
+    let token = store.create(NewSession::new()).await.unwrap().token;
+    assert_eq!(
+        raw(store.transport(), "", "SCRIPT", &["FLUSH"]).await,
+        Reply::Bytes(b"OK".to_vec())
+    );
+    assert_eq!(
+        store
+            .apply(&token, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+            .increments,
+        vec![1]
+    );
+    assert!(store.load(&token).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .apply(&token, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+            .increments,
+        vec![2]
+    );
+}
+
+/// A frozen server: a write's outcome is unknown (never retried blindly) and applied exactly
+/// once when the server resumes; a read times out. A stopped server: a typed error soon. The
+/// store serves again after the restart.
+pub async fn unavailable_servers_give_typed_errors<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = c.store(fast(&dep, Policy::default())).await.expect("store");
+    let token = store.create(NewSession::new()).await.unwrap().token;
+    // One increment first, so the apply script is cached when the server freezes.
+    store
+        .apply(&token, &Delta::new().increment("n", 1))
+        .await
+        .unwrap();
+    let node = dep.nodes()[0];
+
+    dep.pause(node).await.unwrap();
+    let write = store.apply(&token, &Delta::new().increment("n", 1)).await;
+    let read = store.load_read_only(&token).await;
+    dep.resume(node).await.unwrap();
+    assert!(matches!(write, Err(Error::OutcomeUnknown(_))), "{write:?}");
+    assert!(matches!(read, Err(Error::Timeout)), "{read:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n: Option<i64> = store
+        .load_read_only(&token)
+        .await
+        .unwrap()
+        .unwrap()
+        .get("n")
+        .unwrap();
+    assert_eq!(
+        n,
+        Some(2),
+        "the frozen increment ran once, and was not re-sent"
+    );
+
+    let t = Instant::now();
+    dep.stop(node).await.unwrap();
+    let down = store.load(&token).await;
+    println!(
+        "load on a stopped server answered after {:?}: {down:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(down, Err(Error::Backend(_) | Error::Timeout)),
+        "{down:?}"
+    );
+    // Bounded by a couple of connect timeouts (2 s by default): a stopped container's
+    // address answers only when ARP gives up (about 3 s), a stopped process at once.
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "a dead server is reported within a couple of connect timeouts"
+    );
+    dep.start_node(node).await.unwrap();
+    dep.wait_healthy(Duration::from_secs(10)).await.unwrap();
+    // The server came back empty (no persistence): the store must serve it again.
+    let mut back = None;
+    for _ in 0..50 {
+        if let Ok(created) = store.create(NewSession::new()).await {
+            back = Some(created.token);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = back.expect("the store serves again after the restart");
+    assert!(store.load(&back).await.unwrap().is_some());
+}
+
+/// 8 tasks increment one counter while another connection kills every client connection
+/// (`CLIENT KILL TYPE normal`) every 50 ms: the counter ends between the acknowledged
+/// increments and those plus the ones with an unknown outcome, never above. No client-level
+/// re-send applied an increment twice, and no other error hid an applied one.
+pub async fn connection_cuts_never_apply_a_write_twice<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = Arc::new(c.store(fast(&dep, Policy::default())).await.expect("store"));
+    let killer = c
+        .transport(&fast(&dep, Policy::default()))
+        .await
+        .expect("transport");
+    let token = store.create(NewSession::new()).await.unwrap().token;
+    let inc = Delta::new().increment("n", 1);
+    // Warm the apply script, so a cut never lands in a NOSCRIPT re-send.
+    store.apply(&token, &inc).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let kills = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut killed = 0;
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let kill = Command::Plain(
+                    "CLIENT",
+                    vec![b"KILL".to_vec(), b"TYPE".to_vec(), b"normal".to_vec()],
+                );
+                if let Ok(mut r) = killer.batch("", &[kill], false).await
+                    && let Some(Reply::Int(n)) = r.pop()
+                {
+                    killed += n;
+                }
+            }
+            killed
+        }
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, token, inc) = (store.clone(), token.clone(), inc.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut acked, mut unknown, mut failed) = (0u64, 0u64, 0u64);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                match store.apply(&token, &inc).await {
+                    Ok(_) => acked += 1,
+                    Err(Error::OutcomeUnknown(_)) => unknown += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+            (acked, unknown, failed)
+        }));
+    }
+    let (mut acked, mut unknown, mut failed) = (1u64, 0u64, 0u64);
+    for task in tasks {
+        let (a, u, f) = task.await.unwrap();
+        acked += a;
+        unknown += u;
+        failed += f;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let killed = kills.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut n = None;
+    for _ in 0..50 {
+        if let Ok(Some(session)) = store.load_read_only(&token).await {
+            n = session.get::<i64>("n").unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let n = n.expect("the counter") as u64;
+    println!(
+        "connection cuts: {killed} connections killed; {acked} acknowledged, {unknown} unknown outcome, \
+         {failed} failed; counter {n}"
+    );
+    assert!(killed > 10, "connections were cut ({killed})");
+    assert!(
+        n >= acked,
+        "an acknowledged increment was lost: {n} < {acked}"
+    );
+    assert!(
+        n <= acked + unknown,
+        "an increment was applied twice (or a failed one applied): {n} > {acked} + {unknown}"
+    );
+}
+
+/// With durability on, the `WAIT` travels in the write's pipeline, on the connection to the
+/// master serving the session's key, so it counts that write: on a cluster, the `WAIT` calls
+/// land on exactly that node (each node's `INFO commandstats`), none elsewhere.
+pub async fn wait_runs_on_the_node_of_the_write<C: Connect>(c: &C) {
+    let dep = topology::shared(topology::Topology::Cluster)
+        .await
+        .expect("cluster");
+    let durability = Some(Durability {
+        replicas: 1,
+        timeout: Duration::from_millis(500),
+    });
+    let mut settings = settings_for(&dep, Policy::default());
+    settings.durability = durability;
+    let store = c.store(settings).await.expect("store");
+    let token = store.create(NewSession::new()).await.unwrap().token;
+    // Warm the apply script (a NOSCRIPT re-send would run the WAIT twice).
+    store
+        .apply(&token, &Delta::new().increment("n", 1))
+        .await
+        .unwrap();
+    let key = store.layout().session_key(&token.handle());
+    let mut nodes = Vec::new();
+    for url in dep.node_urls() {
+        let mut settings = Settings::default();
+        settings.response_timeout = Duration::from_millis(300);
+        settings.url(&url);
+        nodes.push((url, c.transport(&settings).await.expect("node transport")));
+    }
+    async fn waits<T: Transport>(t: &T) -> u64 {
+        let stats = command_stats(t).await;
+        stats.get("wait").copied().unwrap_or(0)
+    }
+    let mut before = Vec::new();
+    for (_, t) in &nodes {
+        before.push(waits(t).await);
+    }
+    for _ in 0..20 {
+        store
+            .apply(&token, &Delta::new().increment("n", 1))
+            .await
+            .unwrap();
+    }
+    let mut owner = None;
+    for ((url, t), before) in nodes.iter().zip(before) {
+        let delta = waits(t).await - before;
+        // Only the master serving the key answers EXISTS with 1 (the others redirect).
+        let serves = raw(t, &key, "EXISTS", &[&key]).await == Reply::Int(1);
+        println!("{url}: {delta} WAIT calls, serves the key: {serves}");
+        if serves {
+            owner = Some(url.clone());
+            assert_eq!(delta, 20, "every WAIT ran on the key's master");
+        } else {
+            assert_eq!(delta, 0, "no WAIT elsewhere ({url})");
+        }
+    }
+    assert!(owner.is_some(), "one node serves the key");
+}
+
+fn failover_config(fault: FaultKind) -> FailoverConfig {
+    FailoverConfig {
+        tasks: 8,
+        max_ops_per_task: 4_000,
+        max_duration: Duration::from_secs(60),
+        fault_after: Duration::from_millis(1500),
+        fault,
+        outage: match fault {
+            FaultKind::Kill => Duration::from_secs(1),
+            FaultKind::Pause => Duration::from_secs(6),
+        },
+        after_heal: Duration::from_millis(1500),
+        heal_timeout: Duration::from_secs(30),
+        victim: None,
+        op_interval: Duration::from_millis(2),
+    }
+}
+
+/// A master of a 3+3 Cluster is killed, or paused past the node timeout, while 8 tasks
+/// increment counters in 32 sessions; then the cluster heals. The store must serve again,
+/// every session must be intact (version = 1 + applied increments, never more than
+/// attempted), and the acknowledged increments lost are measured (printed), with and
+/// without `WAIT 1`.
+pub async fn store_survives_cluster_master_failures<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Cluster)
+        .await
+        .expect("cluster");
+    let wait = Some(Durability {
+        replicas: 1,
+        timeout: Duration::from_millis(500),
+    });
+    let mut summary = Vec::new();
+    for fault in [FaultKind::Kill, FaultKind::Pause] {
+        for durability in [None, wait] {
+            let mut settings = settings_for(&dep, Policy::default());
+            settings.durability = durability;
+            settings.response_timeout = Duration::from_secs(1);
+            let store = Arc::new(c.store(settings).await.expect("store"));
+            let workload = Arc::new(
+                StoreWorkload::prepare(store.clone(), 32)
+                    .await
+                    .expect("sessions"),
+            );
+            let report = run_failover_workload(&dep, failover_config(fault), workload)
+                .await
+                .expect("run");
+            println!("{report}");
+            assert!(report.is_consistent(), "{report}");
+            assert!(
+                report.acknowledged_after_heal > 0,
+                "the store serves after healing: {report}"
+            );
+            assert_eq!(report.check.read_failures, 0, "{report}");
+            assert_eq!(
+                report.check.corrupted_keys, 0,
+                "sessions intact: {}",
+                report.check.details
+            );
+            assert_eq!(report.check.keys_checked, 32);
+            summary.push(format!(
+                "{fault:?} {}: {} attempted, {} acknowledged ({} not durable), {} errors, {} acknowledged lost, {} durable lost, failover {:?}, healed {:?}",
+                if durability.is_some() { "with WAIT 1" } else { "without WAIT" },
+                report.attempted,
+                report.acknowledged,
+                report.acknowledged_not_durable,
+                report.errors,
+                report.check.lost_acknowledged,
+                report.check.lost_durable,
+                report.time_to_failover,
+                report.time_to_heal,
+            ));
+            dep.wait_healthy(Duration::from_secs(30))
+                .await
+                .expect("healthy between runs");
+        }
+    }
+    println!("\nsummary:\n{}", summary.join("\n"));
+}
+
+/// Sentinel: the master is killed; once the sentinels promote the replica, the store finds
+/// the new master by itself and the session (replicated with `WAIT 1`) is still there.
+pub async fn store_follows_a_sentinel_failover<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Sentinel)
+        .await
+        .expect("sentinel");
+    let mut settings = fast(&dep, Policy::default());
+    settings.durability = Some(Durability {
+        replicas: 1,
+        timeout: Duration::from_secs(1),
+    });
+    let store = c.store(settings).await.expect("store");
+    let token = store.create(NewSession::new()).await.expect("create").token;
+    let inc = Delta::new().increment("n", 1);
+    assert_eq!(
+        store.apply(&token, &inc).await.expect("apply").increments,
+        vec![1]
+    );
+
+    let master = dep.masters().await.expect("masters")[0];
+    dep.kill(master).await.expect("kill");
+    let killed = Instant::now();
+    let mut errors = 0;
+    let value = loop {
+        match store.apply(&token, &inc).await {
+            Ok(applied) => break applied.increments[0],
+            // Right after the failover there is no replica to WAIT for: applied, not durable.
+            Err(Error::NotDurable { .. }) => break 2,
+            Err(_) => errors += 1,
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no new master after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "sentinel failover: serving again after {:?} ({errors} failed calls)",
+        killed.elapsed()
+    );
+    assert_eq!(value, 2, "the replicated session survived the failover");
+    assert!(store.load(&token).await.expect("load").is_some());
+}
