@@ -19,11 +19,6 @@
 //! # Ok(()) }
 //! ```
 
-/// The README's examples (memory and Redis), compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
-
 mod config;
 mod transport;
 

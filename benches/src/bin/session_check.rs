@@ -50,8 +50,8 @@ struct Args {
     /// Redis topologies to start (repeat for several); default: all. Ignored with --url.
     #[arg(long = "topology", value_enum)]
     topologies: Vec<TopologyKind>,
-    /// Check an existing Redis instead of starting one: redis://[user:pass@]host:port,
-    /// redis+cluster://h1:p1,h2:p2 or redis+sentinel://s1:p1,s2:p2/master. Only keys in
+    /// Check an existing Redis instead of starting one: `redis://[user:pass@]host:port`,
+    /// `redis+cluster://h1:p1,h2:p2` or `redis+sentinel://s1:p1,s2:p2/master`. Only keys in
     /// random namespaces of this run are written, and they are removed at the end.
     #[arg(long)]
     url: Option<String>,

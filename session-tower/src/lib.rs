@@ -1,0 +1,82 @@
+//! Sessions without lost updates for tower and axum.
+//!
+//! [`SessionLayer`] wraps a service and gives every request a [`Session`] over any
+//! `Arc<dyn` [`SessionStore`](session_core::SessionStore)`>` (memory, Redis, Redis Cluster).
+//! Handlers take it as an axum extractor. It costs at most one round trip to read and one to
+//! write per request:
+//!
+//! - it loads lazily, on first access (a touching `load`, or `load_some` of the attributes a
+//!   route declared with [`Session::need`] / [`SessionLayer::need`]);
+//! - writes are collected into one [`Delta`](session_core::Delta), applied once when the
+//!   response is produced; the whole record is never written back, so overlapping requests
+//!   of one user that change different attributes both land, and increments add up;
+//! - a request that writes without reading does not load; one that only reads never writes;
+//! - [`Session::update`] is read-modify-write (a cart in one JSON value) that loses nothing
+//!   under concurrency, [`Session::rotate`] (login) moves the session to a fresh token and
+//!   [`Session::delete`] (logout) ends it everywhere at once; a request still in flight
+//!   cannot bring it back.
+//!
+//! # Cookies
+//! Configurable through [`SessionLayer`] (see [`CookieConfig`] for the defaults: `session`,
+//! `Path=/`, `Secure`, `HttpOnly`, `SameSite=Lax`, browser-session; optionally persistent
+//! with `Max-Age` = idle timeout, optionally signed). A missing, malformed, wrongly signed or
+//! unknown cookie starts a fresh session (the stale cookie is removed), never an error page.
+//! A new session is stored, and its cookie sent, only when the request wrote something.
+//!
+//! # When saving fails
+//! [`SaveFailure::Fail`] (the default) answers `409`/`500` instead of the handler's
+//! response, so a client is never told "done" for a change that was lost;
+//! [`SaveFailure::LogAndContinue`] logs and sends the handler's response.
+//!
+//! # Migrating from tower-sessions
+//! With the feature `tower-sessions`, `tower_sessions_compat::TowerSessionsStore` implements
+//! tower-sessions' `SessionStore` over our stores, so an application can move its storage
+//! first and its handlers later (with the limits of whole-record writes documented there).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::{get, post}};
+//! use session_core::{Delta, MemoryStore};
+//! use session_tower::{Session, SessionError, SessionLayer};
+//!
+//! async fn add(session: Session) -> Result<String, SessionError> {
+//!     let applied = session
+//!         .update(|s| {
+//!             let mut cart: Vec<String> = s.get("cart")?.unwrap_or_default();
+//!             cart.push("apple".into());
+//!             Delta::new().put("cart", &cart)
+//!         })
+//!         .await?;
+//!     Ok(format!("cart saved at version {}", applied.version))
+//! }
+//!
+//! async fn show(session: Session) -> Result<String, SessionError> {
+//!     session.need(&["cart"]).await; // load only the cart
+//!     let cart: Vec<String> = session.get("cart").await?.unwrap_or_default();
+//!     Ok(cart.join(","))
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/cart", get(show).post(add))
+//!     .layer(SessionLayer::new(Arc::new(MemoryStore::new())));
+//! ```
+
+mod config;
+mod extract;
+mod service;
+mod session;
+#[cfg(feature = "tower-sessions")]
+pub mod tower_sessions_compat;
+
+pub use config::{CookieConfig, CookieLifetime, SaveFailure};
+pub use cookie::{Key, SameSite};
+pub use extract::{MissingSessionLayer, SessionError};
+pub use service::{SessionLayer, SessionService};
+pub use session::Session;
+pub use session_core;
+
+/// The README's examples (memory store, Redis, axum), compiled as doc tests so they cannot
+/// rot (this crate's dev-dependencies include everything they use).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,616 @@
+//! The per-request session handle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use session_core::{
+    Deadline, Delta, Error, MAX_COUNTER, NewSession, Op, Reader, Result, SessionHandle,
+    SessionStoreExt, SessionToken, Timestamp, parse_counter,
+};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+
+/// The session of one request, handed to handlers by the [`SessionLayer`](crate::SessionLayer)
+/// (as an axum extractor, or from the request's extensions).
+///
+/// - Nothing is read until a method needs stored data; the first such call loads the session
+///   in one round trip (a touching [`load`](session_core::SessionStore::load), or
+///   [`load_some`](session_core::SessionStore::load_some) of the names declared with
+///   [`Session::need`] or [`SessionLayer::need`](crate::SessionLayer::need)).
+/// - Writes ([`insert`](Session::insert), [`remove`](Session::remove),
+///   [`increment`](Session::increment), principal, timeouts) are recorded as one
+///   [`Delta`] and applied once, when the response is produced, in one round trip. A request
+///   that writes without reading does not load at all (the delta carries a touch, so the
+///   blind write also slides the idle expiry). A request that only reads never writes.
+///   The whole record is never written back, so overlapping requests of one user that change
+///   different attributes both land.
+/// - Reads see the request's own pending writes.
+/// - [`update`](Session::update) is read-modify-write that loses nothing under concurrency;
+///   it is applied at once. [`delete`](Session::delete) (logout) is applied at once, too.
+///   [`rotate`](Session::rotate) (login) happens when the response is produced.
+///
+/// Clones share the same state. Changes made after the response was produced are dropped
+/// (with a warning).
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Arc<Config>,
+    pub(crate) state: Mutex<State>,
+}
+
+/// A change the request made to one attribute and has not saved yet, for read-your-writes.
+#[derive(Debug, Clone)]
+enum Pending {
+    Put(Vec<u8>),
+    Removed,
+    Added(i64),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// The token of the session this request works on, if any.
+    pub(crate) token: Option<SessionToken>,
+    /// A token came in the request but named no live session (or was malformed).
+    pub(crate) stale_cookie: bool,
+    /// The snapshot, once loaded (`Some(None)`: there is no live session).
+    loaded: Option<Option<session_core::Session>>,
+    /// Attributes present in the snapshot (`None`: all of them).
+    loaded_names: Option<BTreeSet<String>>,
+    /// Names to load with `load_some` instead of a full load.
+    need: Option<Vec<String>>,
+    /// The changes to apply at response time.
+    pending: Vec<Op>,
+    overlay: BTreeMap<String, Pending>,
+    /// The session was touched (loaded or written) in this request.
+    pub(crate) touched: bool,
+    /// A new token the client must receive (a created or rotated session).
+    pub(crate) new_token: bool,
+    pub(crate) rotate: bool,
+    pub(crate) deleted: bool,
+    pub(crate) finished: bool,
+    /// The idle timeout as far as known (for a persistent cookie's Max-Age).
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Principal as set in this request (`Some(None)`: cleared).
+    principal: Option<Option<String>>,
+}
+
+impl Session {
+    pub(crate) fn new(config: Arc<Config>, token: Option<SessionToken>, stale: bool) -> Self {
+        let need = config.need.clone();
+        let state = State {
+            token,
+            stale_cookie: stale,
+            need,
+            ..State::default()
+        };
+        Session {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Declares which attributes this request needs, so the first access loads only those
+    /// (one [`load_some`](session_core::SessionStore::load_some) round trip) instead of the
+    /// whole session. Call it before the first read; a read of an undeclared attribute then
+    /// costs one more round trip. Has no effect after the session was loaded.
+    pub async fn need(&self, names: &[&str]) {
+        let mut state = self.inner.state.lock().await;
+        if state.loaded.is_none() {
+            state.need = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        }
+    }
+
+    /// An attribute decoded from JSON; `Ok(None)` when absent (or when there is no session).
+    pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match self.get_bytes(name).await? {
+            None => Ok(None),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| Error::Decode {
+                        name: name.to_owned(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// An attribute's raw bytes; `Ok(None)` when absent.
+    pub async fn get_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let mut state = self.inner.state.lock().await;
+        let base = match state.overlay.get(name) {
+            Some(Pending::Put(v)) => return Ok(Some(v.clone())),
+            Some(Pending::Removed) => return Ok(None),
+            Some(Pending::Added(_)) | None => {
+                self.ensure_loaded(&mut state, Some(name)).await?;
+                state
+                    .snapshot()
+                    .and_then(|s| s.get_bytes(name).map(<[u8]>::to_vec))
+            }
+        };
+        match state.overlay.get(name) {
+            Some(Pending::Added(n)) => {
+                let start = match &base {
+                    None => 0,
+                    Some(bytes) => match parse_counter(bytes) {
+                        Some(v) => v,
+                        None => return Ok(base),
+                    },
+                };
+                Ok(Some(start.saturating_add(*n).to_string().into_bytes()))
+            }
+            _ => Ok(base),
+        }
+    }
+
+    /// Sets an attribute to `value` as JSON, applied at response time.
+    pub async fn insert<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|source| Error::Encode {
+            name: name.to_owned(),
+            source,
+        })?;
+        self.insert_bytes(name, bytes).await
+    }
+
+    /// Sets an attribute to raw bytes, applied at response time.
+    pub async fn insert_bytes(&self, name: &str, value: impl Into<Vec<u8>>) -> Result<()> {
+        session_core::validate_name(name)?;
+        let value = value.into();
+        self.record(
+            Op::Put {
+                name: name.to_owned(),
+                value: value.clone(),
+            },
+            Some((name, Pending::Put(value))),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Removes an attribute, at response time.
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        session_core::validate_name(name)?;
+        self.record(
+            Op::Remove {
+                name: name.to_owned(),
+            },
+            Some((name, Pending::Removed)),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Adds `by` to a decimal integer attribute (absent counts as 0), at response time,
+    /// atomically in the store: concurrent increments from other requests are all counted.
+    /// No load needed. A non-integer value makes the save fail with
+    /// [`Error::TypeMismatch`].
+    pub async fn increment(&self, name: &str, by: i64) -> Result<()> {
+        session_core::validate_name(name)?;
+        if !(-MAX_COUNTER..=MAX_COUNTER).contains(&by) {
+            return Err(Error::Overflow {
+                name: name.to_owned(),
+            });
+        }
+        let mut state = self.inner.state.lock().await;
+        let merged = match state.overlay.get(name) {
+            None => Pending::Added(by),
+            Some(Pending::Added(n)) => Pending::Added(n.saturating_add(by)),
+            Some(Pending::Removed) => Pending::Put(by.to_string().into_bytes()),
+            Some(Pending::Put(v)) => match parse_counter(v) {
+                Some(n) => Pending::Put(n.saturating_add(by).to_string().into_bytes()),
+                None => Pending::Put(v.clone()),
+            },
+        };
+        Self::record_locked(
+            &mut state,
+            Op::Increment {
+                name: name.to_owned(),
+                by,
+            },
+            Some((name, merged)),
+        );
+        Ok(())
+    }
+
+    /// The principal (the logged-in user), as stored or as set by this request.
+    pub async fn principal(&self) -> Result<Option<String>> {
+        let mut state = self.inner.state.lock().await;
+        if let Some(p) = &state.principal {
+            return Ok(p.clone());
+        }
+        self.ensure_loaded(&mut state, None).await?;
+        Ok(state.snapshot().and_then(|s| s.principal.clone()))
+    }
+
+    /// Sets the principal, at response time (at login, together with [`Session::rotate`]).
+    pub async fn set_principal(&self, principal: &str) -> Result<()> {
+        session_core::validate_principal(principal)?;
+        let mut state = self.inner.state.lock().await;
+        state.principal = Some(Some(principal.to_owned()));
+        Self::record_locked(
+            &mut state,
+            Op::SetPrincipal(Some(principal.to_owned())),
+            None,
+        );
+        Ok(())
+    }
+
+    /// Clears the principal, at response time.
+    pub async fn clear_principal(&self) {
+        let mut state = self.inner.state.lock().await;
+        state.principal = Some(None);
+        Self::record_locked(&mut state, Op::SetPrincipal(None), None);
+    }
+
+    /// Changes the idle timeout, at response time (a persistent cookie's `Max-Age` follows).
+    pub async fn set_idle_timeout(&self, idle: Duration) -> Result<()> {
+        session_core::validate_idle_timeout(idle)?;
+        let mut state = self.inner.state.lock().await;
+        state.idle_timeout = Some(idle);
+        Self::record_locked(&mut state, Op::SetIdleTimeout(idle), None);
+        Ok(())
+    }
+
+    /// Sets the absolute deadline, at response time.
+    pub async fn set_deadline(&self, deadline: Deadline) {
+        self.record(Op::SetDeadline(deadline), None).await;
+    }
+
+    /// The idle timeout of the stored session (loads it if needed); `None` without a session.
+    pub async fn idle_timeout(&self) -> Result<Option<Duration>> {
+        let mut state = self.inner.state.lock().await;
+        if let Some(idle) = state.idle_timeout {
+            return Ok(Some(idle));
+        }
+        self.ensure_loaded(&mut state, None).await?;
+        Ok(state.snapshot().map(|s| s.idle_timeout))
+    }
+
+    /// The absolute deadline of the stored session, if it has one (loads it if needed; a
+    /// deadline set by this request shows after it is saved).
+    pub async fn deadline(&self) -> Result<Option<Timestamp>> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state, None).await?;
+        Ok(state.snapshot().and_then(|s| s.deadline))
+    }
+
+    /// When the stored session expires (idle expiry or deadline, whichever is first; loads
+    /// it if needed); `None` without a session.
+    pub async fn expires_at(&self) -> Result<Option<Timestamp>> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state, None).await?;
+        Ok(state.snapshot().map(session_core::Session::expires_at))
+    }
+
+    /// The storage handle of the current session (safe to log; loads it if needed).
+    pub async fn handle(&self) -> Result<Option<SessionHandle>> {
+        let mut state = self.inner.state.lock().await;
+        self.ensure_loaded(&mut state, None).await?;
+        Ok(state.token.as_ref().map(SessionToken::handle))
+    }
+
+    /// Read-modify-write that loses no concurrent change, applied at once with
+    /// [`SessionStoreExt::update`]: `f` reads through a [`Reader`], the delta it returns is
+    /// applied guarded on exactly what it read, and on a conflict it runs again on fresh data.
+    /// `f` may run several times; retries follow [`SessionLayer::retry`](crate::SessionLayer::retry).
+    ///
+    /// This request's pending changes are saved first, so `f` sees them. Without a live
+    /// session, one is created first (and its cookie sent with the response).
+    pub async fn update<F>(&self, f: F) -> Result<session_core::Applied>
+    where
+        F: FnMut(&Reader<'_>) -> Result<Delta> + Send,
+    {
+        let mut state = self.inner.state.lock().await;
+        self.save_pending(&mut state).await?;
+        let store = &self.inner.config.store;
+        let token = match state.token.clone() {
+            Some(token) => token,
+            None => self.create(&mut state, NewSession::new()).await?,
+        };
+        let mut f = f;
+        let retry = self.inner.config.retry;
+        let mut result = store.update_with(&token, retry, &mut f).await;
+        if matches!(result, Err(Error::NotFound { .. })) {
+            // Deleted (logout elsewhere) or expired meanwhile: never recreated; the change
+            // starts a fresh session instead.
+            tracing::debug!("session gone during update; the change starts a fresh session");
+            state.stale_cookie = true;
+            state.token = None;
+            let token = self.create(&mut state, NewSession::new()).await?;
+            result = store.update_with(&token, retry, &mut f).await;
+        }
+        state.invalidate();
+        if result.is_ok() {
+            state.touched = true;
+        }
+        result
+    }
+
+    /// Moves the session to a new token when the response is produced (session-fixation
+    /// defence: call it at login, after [`Session::set_principal`]). The old token forwards
+    /// to the new session for the store's [`Policy::rotate_grace`](session_core::Policy),
+    /// so requests already in flight still land. A session created in this request already
+    /// has a fresh token and is not rotated.
+    pub async fn rotate(&self) {
+        self.inner.state.lock().await.rotate = true;
+    }
+
+    /// Deletes the session now (logout): every server sees it gone at once, a request in
+    /// flight cannot write it back, and the response removes the cookie. Pending changes of
+    /// this request are dropped; changes made after this start a new session.
+    pub async fn delete(&self) -> Result<()> {
+        let mut state = self.inner.state.lock().await;
+        state.pending.clear();
+        state.overlay.clear();
+        state.principal = None;
+        state.rotate = false;
+        if let Some(token) = state.token.take() {
+            self.inner.config.store.delete(&token).await?;
+            tracing::debug!(handle = %token.handle(), "session deleted");
+        }
+        state.deleted = true;
+        state.new_token = false;
+        state.loaded = Some(None);
+        state.loaded_names = None;
+        Ok(())
+    }
+
+    async fn record(&self, op: Op, overlay: Option<(&str, Pending)>) {
+        let mut state = self.inner.state.lock().await;
+        Self::record_locked(&mut state, op, overlay);
+    }
+
+    fn record_locked(state: &mut State, op: Op, overlay: Option<(&str, Pending)>) {
+        if state.finished {
+            tracing::warn!("session changed after the response was produced; change dropped");
+            return;
+        }
+        if let Some((name, pending)) = overlay {
+            state.overlay.insert(name.to_owned(), pending);
+        }
+        state.pending.push(op);
+    }
+
+    async fn ensure_loaded(&self, state: &mut State, name: Option<&str>) -> Result<()> {
+        let store = &self.inner.config.store;
+        let Some(token) = state.token.clone() else {
+            if state.loaded.is_none() {
+                state.loaded = Some(None);
+            }
+            return Ok(());
+        };
+        match (&state.loaded, &state.loaded_names, name) {
+            (None, _, _) => {
+                let session = match state.need.clone() {
+                    None => store.load(&token).await?,
+                    Some(mut names) => {
+                        if let Some(name) = name
+                            && !names.iter().any(|n| n == name)
+                        {
+                            names.push(name.to_owned());
+                        }
+                        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                        state.loaded_names = Some(names.iter().cloned().collect());
+                        store.load_some(&token, &refs).await?
+                    }
+                };
+                self.loaded(state, session);
+            }
+            (Some(Some(_)), Some(names), Some(name)) if !names.contains(name) => {
+                tracing::debug!(name, "attribute not declared with need(): one more load");
+                let extra = store.load_some(&token, &[name]).await?;
+                match extra {
+                    None => self.loaded(state, None),
+                    Some(extra) => {
+                        if let Some(Some(session)) = &mut state.loaded {
+                            session.attributes.extend(extra.attributes);
+                        }
+                        if let Some(names) = &mut state.loaded_names {
+                            names.insert(name.to_owned());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn loaded(&self, state: &mut State, session: Option<session_core::Session>) {
+        match &session {
+            Some(s) => {
+                state.touched = true;
+                state.idle_timeout.get_or_insert(s.idle_timeout);
+            }
+            None => {
+                tracing::debug!("session cookie names no live session; starting a fresh one");
+                state.token = None;
+                state.stale_cookie = true;
+                state.loaded_names = None;
+            }
+        }
+        state.loaded = Some(session);
+    }
+
+    /// Creates a session from `new`, remembering its token for the response cookie.
+    async fn create(&self, state: &mut State, new: NewSession) -> Result<SessionToken> {
+        let created = self.inner.config.store.create(new).await?;
+        tracing::debug!(handle = %created.token.handle(), "session created");
+        state.token = Some(created.token.clone());
+        state.new_token = true;
+        state.touched = true;
+        state.rotate = false;
+        state.idle_timeout = Some(created.session.idle_timeout);
+        state.loaded = Some(Some(created.session));
+        state.loaded_names = None;
+        Ok(created.token)
+    }
+
+    /// Applies the pending changes: one `apply` to the current session, or one `create` (plus
+    /// an `apply` of what `create` cannot express) for a new one.
+    pub(crate) async fn save_pending(&self, state: &mut State) -> Result<()> {
+        if state.pending.is_empty() {
+            return Ok(());
+        }
+        let ops = std::mem::take(&mut state.pending);
+        state.overlay.clear();
+        state.principal = None;
+        if let Some(token) = state.token.clone() {
+            let mut delta = Delta::from_parts(Vec::new(), ops.clone());
+            if !state.touched {
+                delta = delta.touch();
+            }
+            match self.inner.config.store.apply(&token, &delta).await {
+                Ok(_) => {
+                    state.touched = true;
+                    state.invalidate();
+                    return Ok(());
+                }
+                Err(Error::NotFound { .. }) => {
+                    tracing::debug!("session gone at save; the changes start a fresh session");
+                    state.stale_cookie = true;
+                    state.token = None;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let (new, rest) = fold_into_new(ops);
+        let token = self.create(state, new).await?;
+        if !rest.is_empty() {
+            self.inner
+                .config
+                .store
+                .apply(&token, &Delta::from_parts(Vec::new(), rest))
+                .await?;
+        }
+        state.invalidate();
+        Ok(())
+    }
+}
+
+impl State {
+    fn snapshot(&self) -> Option<&session_core::Session> {
+        self.loaded.as_ref().and_then(Option::as_ref)
+    }
+
+    /// Forgets the snapshot after a write, so later reads see the stored state.
+    fn invalidate(&mut self) {
+        if self.token.is_some() {
+            self.loaded = None;
+            self.loaded_names = None;
+        }
+    }
+}
+
+/// Splits the operations of a new session into what [`NewSession`] can hold and the rest (to
+/// apply after `create`), keeping their effect: the longest prefix that folds goes into
+/// `NewSession`.
+fn fold_into_new(ops: Vec<Op>) -> (NewSession, Vec<Op>) {
+    let mut attrs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut new = NewSession::new();
+    let mut rest = Vec::new();
+    let mut iter = ops.into_iter();
+    for op in iter.by_ref() {
+        match op {
+            Op::Put { name, value } => {
+                attrs.insert(name, value);
+            }
+            Op::Remove { name } => {
+                attrs.remove(&name);
+            }
+            Op::Increment { name, by } => {
+                let start = match attrs.get(&name) {
+                    None => Some(0),
+                    Some(v) => parse_counter(v),
+                };
+                match start.and_then(|s| s.checked_add(by)) {
+                    Some(n) if (-MAX_COUNTER..=MAX_COUNTER).contains(&n) => {
+                        attrs.insert(name, n.to_string().into_bytes());
+                    }
+                    _ => {
+                        rest.push(Op::Increment { name, by });
+                        break;
+                    }
+                }
+            }
+            Op::SetIdleTimeout(d) => new.idle_timeout = Some(d),
+            Op::SetDeadline(d) => new.deadline = d,
+            Op::SetPrincipal(p) => new.principal = p,
+            Op::Touch => {}
+        }
+    }
+    rest.extend(iter);
+    new.attributes = attrs.into_iter().collect();
+    (new, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_session_ops_fold_until_one_cannot() {
+        let ops = vec![
+            Op::Put {
+                name: "a".into(),
+                value: b"1".to_vec(),
+            },
+            Op::Increment {
+                name: "a".into(),
+                by: 2,
+            },
+            Op::Increment {
+                name: "n".into(),
+                by: 5,
+            },
+            Op::Remove {
+                name: "gone".into(),
+            },
+            Op::SetPrincipal(Some("alice".into())),
+            Op::Put {
+                name: "text".into(),
+                value: b"\"x\"".to_vec(),
+            },
+            Op::Increment {
+                name: "text".into(),
+                by: 1,
+            },
+            Op::Touch,
+        ];
+        let (new, rest) = fold_into_new(ops);
+        assert_eq!(
+            new.attributes,
+            vec![
+                ("a".to_owned(), b"3".to_vec()),
+                ("n".to_owned(), b"5".to_vec()),
+                ("text".to_owned(), b"\"x\"".to_vec()),
+            ]
+        );
+        assert_eq!(new.principal.as_deref(), Some("alice"));
+        assert_eq!(
+            rest,
+            vec![
+                Op::Increment {
+                    name: "text".into(),
+                    by: 1
+                },
+                Op::Touch
+            ]
+        );
+    }
+}
