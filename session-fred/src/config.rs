@@ -1,11 +1,9 @@
 //! Configuration: where Redis is, and how the store behaves.
 
-use std::time::Duration;
-
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy, ServerConfig};
 use fred::types::config::{ClusterDiscoveryPolicy, ReconnectError};
-use session_core::redis::{Durability, Settings, Topology};
-use session_core::{Error, Policy, Result};
+use session_core::redis::{Settings, Topology};
+use session_core::{Error, Result};
 
 use crate::FredStore;
 use crate::transport::FredTransport;
@@ -117,69 +115,19 @@ impl Default for FredStoreBuilder {
 }
 
 impl FredStoreBuilder {
-    /// The defaults: namespace `session`, the default [`Policy`], 2 s timeouts, no `WAIT`,
+    /// The defaults: namespace `session`, the default [`Policy`](session_core::Policy), 2 s timeouts, no `WAIT`,
     /// one client, reconnecting forever with exponential backoff from 50 ms to 1 s.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A builder starting from shared settings (as the testkit and the check program make
-    /// them).
-    pub fn from_settings(settings: Settings) -> Self {
-        Self {
-            settings,
-            ..Self::default()
-        }
-    }
-
-    /// Where Redis is, as a URL (see [`Topology::from_url`]). Errors surface in `build`.
-    pub fn url(mut self, url: &str) -> Self {
-        self.settings.url(url);
-        self
-    }
-
-    /// Where Redis is.
-    pub fn topology(mut self, topology: Topology) -> Self {
-        self.settings.topology = Some(topology);
-        self
-    }
+    session_core::redis_builder_settings!();
 
     /// Where Redis is and how to reach it, as a fred [`Config`] (any of fred's URL forms via
     /// [`Config::from_url`], TLS settings, credential providers). Takes precedence over
     /// [`url`](Self::url) and [`topology`](Self::topology).
     pub fn fred_config(mut self, config: Config) -> Self {
         self.fred_config = Some(config);
-        self
-    }
-
-    /// Key prefix (default `session`). Invalid names are reported by `build`.
-    pub fn namespace(mut self, namespace: &str) -> Self {
-        self.settings.namespace(namespace);
-        self
-    }
-
-    /// Limits, grace periods, touch interval.
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.settings.policy = policy;
-        self
-    }
-
-    /// `WAIT`-based durability after every write (see [`Durability`]).
-    pub fn durability(mut self, durability: Option<Durability>) -> Self {
-        self.settings.durability = durability;
-        self
-    }
-
-    /// Time to establish a connection (default 2 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.settings.connect_timeout = d;
-        self
-    }
-
-    /// Time to wait for a batch's replies (default 2 s). With durability on, it is raised
-    /// above the `WAIT` timeout.
-    pub fn response_timeout(mut self, d: Duration) -> Self {
-        self.settings.response_timeout = d;
         self
     }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo};
-use session_core::redis::{Durability, Settings, Topology};
-use session_core::{Error, Policy, Result};
+use session_core::redis::{Settings, Topology};
+use session_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use crate::RedisStore;
@@ -19,59 +19,12 @@ pub struct RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// The defaults: namespace `session`, the default [`Policy`], 2 s timeouts, no `WAIT`.
+    /// The defaults: namespace `session`, the default [`Policy`](session_core::Policy), 2 s timeouts, no `WAIT`.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A builder starting from shared settings (as the testkit and the check program make
-    /// them).
-    pub fn from_settings(settings: Settings) -> Self {
-        Self { settings }
-    }
-
-    /// Where Redis is, as a URL (see [`Topology::from_url`]). Errors surface in `build`.
-    pub fn url(mut self, url: &str) -> Self {
-        self.settings.url(url);
-        self
-    }
-
-    /// Where Redis is.
-    pub fn topology(mut self, topology: Topology) -> Self {
-        self.settings.topology = Some(topology);
-        self
-    }
-
-    /// Key prefix (default `session`). Invalid names are reported by `build`.
-    pub fn namespace(mut self, namespace: &str) -> Self {
-        self.settings.namespace(namespace);
-        self
-    }
-
-    /// Limits, grace periods, touch interval.
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.settings.policy = policy;
-        self
-    }
-
-    /// `WAIT`-based durability after every write (see [`Durability`]).
-    pub fn durability(mut self, durability: Option<Durability>) -> Self {
-        self.settings.durability = durability;
-        self
-    }
-
-    /// Time to establish a connection (default 2 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.settings.connect_timeout = d;
-        self
-    }
-
-    /// Time to wait for a reply (default 2 s). With durability on, it is raised above the
-    /// `WAIT` timeout.
-    pub fn response_timeout(mut self, d: Duration) -> Self {
-        self.settings.response_timeout = d;
-        self
-    }
+    session_core::redis_builder_settings!();
 
     /// Connects and returns the store.
     pub async fn build(self) -> Result<RedisStore> {

@@ -4,27 +4,5 @@
 mod common;
 
 use common::RedisRs;
-use session_testkit::redis_factory::{Deployment, RedisFactory};
-use session_testkit::topology;
 
-fn factory(t: topology::Topology) -> RedisFactory<RedisRs> {
-    RedisFactory {
-        deployment: Deployment::Shared(t),
-        connect: RedisRs,
-    }
-}
-
-mod standalone {
-    use super::*;
-    session_testkit::conformance_suite!(factory(topology::Topology::Standalone));
-}
-
-mod cluster {
-    use super::*;
-    session_testkit::conformance_suite!(factory(topology::Topology::Cluster));
-}
-
-mod sentinel {
-    use super::*;
-    session_testkit::conformance_suite!(factory(topology::Topology::Sentinel));
-}
+session_testkit::redis_conformance_suites!(RedisRs);

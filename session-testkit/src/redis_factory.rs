@@ -37,6 +37,35 @@ pub fn settings_for(deployment: &RedisDeployment, policy: Policy) -> Settings {
     settings
 }
 
+/// Expands to the conformance suite (one test per case, plus the property checks) on
+/// shared standalone, Cluster and Sentinel deployments, in modules `standalone`, `cluster`
+/// and `sentinel`, for the adapter the [`Connect`] expression connects.
+#[macro_export]
+macro_rules! redis_conformance_suites {
+    ($connect:expr) => {
+        $crate::__redis_suite!(standalone, Standalone, $connect);
+        $crate::__redis_suite!(cluster, Cluster, $connect);
+        $crate::__redis_suite!(sentinel, Sentinel, $connect);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __redis_suite {
+    ($module:ident, $topology:ident, $connect:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!($crate::redis_factory::RedisFactory {
+                deployment: $crate::redis_factory::Deployment::Shared(
+                    $crate::topology::Topology::$topology
+                ),
+                connect: $connect,
+            });
+        }
+    };
+}
+
 /// Where a [`RedisFactory`] gets its deployment.
 #[derive(Debug, Clone)]
 pub enum Deployment {

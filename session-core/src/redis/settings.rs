@@ -77,6 +77,67 @@ impl Topology {
     }
 }
 
+/// The builder methods every adapter shares, for a builder struct with a `settings:
+/// Settings` field and a `Default` impl: `from_settings`, `url`, `topology`, `namespace`,
+/// `policy`, `durability`, `connect_timeout`, `response_timeout`.
+#[macro_export]
+macro_rules! redis_builder_settings {
+    () => {
+        /// A builder starting from shared settings (as the testkit and the check program
+        /// make them).
+        pub fn from_settings(settings: $crate::redis::Settings) -> Self {
+            let mut builder = Self::default();
+            builder.settings = settings;
+            builder
+        }
+
+        /// Where Redis is, as a URL (see [`Topology::from_url`](
+        /// $crate::redis::Topology::from_url)). Errors surface in `build`.
+        pub fn url(mut self, url: &str) -> Self {
+            self.settings.url(url);
+            self
+        }
+
+        /// Where Redis is.
+        pub fn topology(mut self, topology: $crate::redis::Topology) -> Self {
+            self.settings.topology = Some(topology);
+            self
+        }
+
+        /// Key prefix (default `session`). Invalid names are reported by `build`.
+        pub fn namespace(mut self, namespace: &str) -> Self {
+            self.settings.namespace(namespace);
+            self
+        }
+
+        /// Limits, grace periods, touch interval.
+        pub fn policy(mut self, policy: $crate::Policy) -> Self {
+            self.settings.policy = policy;
+            self
+        }
+
+        /// `WAIT`-based durability after every write (see [`Durability`](
+        /// $crate::redis::Durability)).
+        pub fn durability(mut self, durability: Option<$crate::redis::Durability>) -> Self {
+            self.settings.durability = durability;
+            self
+        }
+
+        /// Time to establish a connection (default 2 s).
+        pub fn connect_timeout(mut self, d: std::time::Duration) -> Self {
+            self.settings.connect_timeout = d;
+            self
+        }
+
+        /// Time to wait for a batch's replies (default 2 s). With durability on, it is
+        /// raised above the `WAIT` timeout.
+        pub fn response_timeout(mut self, d: std::time::Duration) -> Self {
+            self.settings.response_timeout = d;
+            self
+        }
+    };
+}
+
 /// The settings an adapter's builder collects. Invalid input is remembered and reported by
 /// [`Settings::check`], so builder methods can stay chainable.
 #[derive(Debug, Clone)]
