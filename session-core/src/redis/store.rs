@@ -276,6 +276,21 @@ impl<T: Transport> Store<T> {
         Err(Error::NotFound { handle: asked })
     }
 
+    /// One read of `key` and the server's clock, in one round trip (reads that must judge
+    /// expiry without writing).
+    async fn read_at_server_time(&self, key: &str, read: Command) -> Result<(Reply, Timestamp)> {
+        let commands = [read, Command::Plain("TIME", Vec::new())];
+        let mut replies = self
+            .transport
+            .batch(key, &commands, false)
+            .await?
+            .into_iter();
+        let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
+            return Err(Error::backend("short batch reply"));
+        };
+        Ok((data, codec::time(clock)?))
+    }
+
     /// The raw fields and metadata of the session `token` leads to (for rotation).
     async fn snapshot(
         &self,
@@ -284,20 +299,10 @@ impl<T: Transport> Store<T> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
             let key = self.key(&handle);
-            let commands = [
-                Command::Plain("HGETALL", vec![key.clone().into_bytes()]),
-                Command::Plain("TIME", Vec::new()),
-            ];
-            let mut replies = self
-                .transport
-                .batch(&key, &commands, false)
-                .await?
-                .into_iter();
-            let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
-                return Err(Error::backend("short batch reply"));
-            };
+            let read = Command::Plain("HGETALL", vec![key.clone().into_bytes()]);
+            let (data, now) = self.read_at_server_time(&key, read).await?;
             let pairs = codec::pairs(data)?;
-            match codec::decode_session(handle, pairs.clone(), codec::time(clock)?)? {
+            match codec::decode_session(handle, pairs.clone(), now)? {
                 Lookup::Live(session) => return Ok((handle, pairs, session)),
                 Lookup::Gone => break,
                 Lookup::Moved(next) => handle = next,
@@ -517,20 +522,10 @@ impl<T: Transport> SessionStore for Store<T> {
             let key = self.key(&handle);
             let mut args = vec![key.clone().into_bytes()];
             args.extend(fields.iter().cloned());
-            let commands = [
-                Command::Plain("HMGET", args),
-                Command::Plain("TIME", Vec::new()),
-            ];
-            let mut replies = self
-                .transport
-                .batch(&key, &commands, false)
-                .await?
-                .into_iter();
-            let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
-                return Err(Error::backend("short batch reply"));
-            };
-            let lookup =
-                codec::decode_session(handle, codec::present(&fields, data)?, codec::time(clock)?);
+            let (data, now) = self
+                .read_at_server_time(&key, Command::Plain("HMGET", args))
+                .await?;
+            let lookup = codec::decode_session(handle, codec::present(&fields, data)?, now);
             match lookup {
                 Ok(Lookup::Live(s)) if s.principal.as_deref() == Some(principal) => {
                     live.push(handle)
