@@ -544,24 +544,6 @@ pub async fn wait_runs_on_the_node_of_the_write<C: Connect>(c: &C) {
     assert!(owner.is_some(), "one node serves the key");
 }
 
-fn failover_config(fault: FaultKind) -> FailoverConfig {
-    FailoverConfig {
-        tasks: 8,
-        max_ops_per_task: 4_000,
-        max_duration: Duration::from_secs(60),
-        fault_after: Duration::from_millis(1500),
-        fault,
-        outage: match fault {
-            FaultKind::Kill => Duration::from_secs(1),
-            FaultKind::Pause => Duration::from_secs(6),
-        },
-        after_heal: Duration::from_millis(1500),
-        heal_timeout: Duration::from_secs(30),
-        victim: None,
-        op_interval: Duration::from_millis(2),
-    }
-}
-
 /// A master of a 3+3 Cluster is killed, or paused past the node timeout, while 8 tasks
 /// increment counters in 32 sessions; then the cluster heals. The store must serve again,
 /// every session must be intact (version = 1 + applied increments, never more than
@@ -587,7 +569,7 @@ pub async fn store_survives_cluster_master_failures<C: Connect>(c: &C) {
                     .await
                     .expect("sessions"),
             );
-            let report = run_failover_workload(&dep, failover_config(fault), workload)
+            let report = run_failover_workload(&dep, FailoverConfig::for_fault(fault), workload)
                 .await
                 .expect("run");
             println!("{report}");

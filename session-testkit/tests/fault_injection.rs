@@ -15,25 +15,6 @@ use session_testkit::topology::{
 
 const KEYS: usize = 64;
 
-fn config(fault: FaultKind) -> FailoverConfig {
-    FailoverConfig {
-        tasks: 8,
-        max_ops_per_task: 5_000,
-        max_duration: Duration::from_secs(60),
-        fault_after: Duration::from_millis(1500),
-        fault,
-        // Kill: stay down 1 s after the promotion. Pause: frozen well past the 2 s node timeout.
-        outage: match fault {
-            FaultKind::Kill => Duration::from_secs(1),
-            FaultKind::Pause => Duration::from_secs(6),
-        },
-        after_heal: Duration::from_millis(1500),
-        heal_timeout: Duration::from_secs(30),
-        victim: None,
-        op_interval: Duration::from_millis(2),
-    }
-}
-
 async fn assert_serves(dep: &RedisDeployment) {
     let client = ClusterClientBuilder::new(dep.node_urls())
         .response_timeout(Duration::from_secs(2))
@@ -100,7 +81,7 @@ async fn cluster_master_failover_under_incr_load() {
                 .await
                 .unwrap();
             dep.flush().await.unwrap();
-            let report = run_raw_incr_failover(&dep, config(fault), KEYS, w)
+            let report = run_raw_incr_failover(&dep, FailoverConfig::for_fault(fault), KEYS, w)
                 .await
                 .unwrap();
             check(&report);

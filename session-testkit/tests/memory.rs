@@ -4,26 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use session_core::{
-    Applied, Delta, MemoryStore, Model, NewSession, Policy, Result, SessionToken, SystemClock,
+use session_core::{Applied, Delta, Model, NewSession, Policy, Result, SessionToken};
+use session_testkit::conformance::{
+    MemoryFactory, StoreFactory, check_concurrent, increment_storm,
 };
-use session_testkit::conformance::{StoreFactory, check_concurrent, increment_storm};
 use session_testkit::history::{Call, ErrorKind, Outcome, View};
 use session_testkit::linearizability::{Event, Verdict, check};
 use session_testkit::naive::{MemoryRecords, NaiveStore};
 use session_testkit::workload::{MODEL_NOW, checked_policy};
 
-struct Memory;
-
-#[async_trait::async_trait]
-impl StoreFactory for Memory {
-    type Store = MemoryStore;
-    async fn make(&self, policy: Policy) -> Result<MemoryStore> {
-        MemoryStore::with(policy, Arc::new(SystemClock))
-    }
-}
-
-session_testkit::conformance_suite!(Memory);
+session_testkit::conformance_suite!(MemoryFactory);
 
 struct Naive;
 
@@ -39,27 +29,9 @@ impl StoreFactory for Naive {
 /// updates, and the checks say so concretely.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn negative_control_is_caught_in_memory() {
-    let report = check_concurrent(&Naive, &increment_storm(8, 20), 1)
-        .await
-        .unwrap();
-    println!("{report}");
-    assert!(
-        report.has_anomalies(),
-        "the naive store passed the checks: the checks are broken"
-    );
-    let lost = report
-        .lost_increments
-        .first()
-        .expect("lost increments are reported");
-    assert_eq!(lost.acknowledged, 160);
-    assert!(lost.final_value < 160, "{lost:?}");
-    assert!(
-        matches!(report.verdict, Verdict::NotLinearizable(_)),
-        "{:?}",
-        report.verdict
-    );
+    session_testkit::conformance::negative_control(&Naive).await;
     // The same workload on the real store is clean.
-    let clean = check_concurrent(&Memory, &increment_storm(8, 20), 1)
+    let clean = check_concurrent(&MemoryFactory, &increment_storm(8, 20), 1)
         .await
         .unwrap();
     assert!(!clean.has_anomalies(), "{clean}");
@@ -229,7 +201,7 @@ fn checker_handles_indeterminate_calls_and_step_limits() {
 /// principal index).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_reports_every_case() {
-    let clean = session_testkit::conformance::run_all(Arc::new(Memory), |_| {}).await;
+    let clean = session_testkit::conformance::run_all(Arc::new(MemoryFactory), |_| {}).await;
     assert_eq!(clean.len(), 30);
     let failed: Vec<_> = clean.iter().filter(|c| c.failure.is_some()).collect();
     assert!(failed.is_empty(), "{failed:?}");

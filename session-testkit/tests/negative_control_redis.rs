@@ -4,8 +4,7 @@
 //! a broken adapter either.
 
 use session_core::{Policy, Result, SessionToken};
-use session_testkit::conformance::{StoreFactory, check_concurrent, increment_storm};
-use session_testkit::linearizability::Verdict;
+use session_testkit::conformance::StoreFactory;
 use session_testkit::naive::{NaiveStore, RedisRecords};
 use session_testkit::topology::{Topology, shared};
 
@@ -35,19 +34,5 @@ async fn negative_control_is_caught_on_real_redis() {
         .await
         .expect("a standalone Redis");
     let factory = NaiveOnRedis { url: redis.url() };
-    let report = check_concurrent(&factory, &increment_storm(8, 20), 1)
-        .await
-        .expect("run");
-    println!("{report}");
-    let lost = report
-        .lost_increments
-        .first()
-        .expect("lost increments are reported");
-    assert_eq!(lost.acknowledged, 160);
-    assert!(lost.final_value < 160, "{lost:?}");
-    assert!(
-        matches!(report.verdict, Verdict::NotLinearizable(_)),
-        "{:?}",
-        report.verdict
-    );
+    session_testkit::conformance::negative_control(&factory).await;
 }

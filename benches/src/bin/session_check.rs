@@ -15,10 +15,10 @@ use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use session_core::redis::Durability;
 use session_core::redis::Settings;
-use session_core::{MemoryStore, Policy, Result, SystemClock};
+use session_core::{Policy, Result};
 use session_fred::{FredStoreBuilder, FredTransport};
 use session_redis::{RedisStoreBuilder, RedisTransport};
-use session_testkit::conformance::{self, StoreFactory};
+use session_testkit::conformance::{self, MemoryFactory, StoreFactory};
 use session_testkit::failover::StoreWorkload;
 use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
 use session_testkit::topology::{
@@ -92,16 +92,6 @@ impl From<TopologyKind> for topology::Topology {
             TopologyKind::Cluster => topology::Topology::Cluster,
             TopologyKind::Sentinel => topology::Topology::Sentinel,
         }
-    }
-}
-
-struct Memory;
-
-#[async_trait::async_trait]
-impl StoreFactory for Memory {
-    type Store = MemoryStore;
-    async fn make(&self, policy: Policy) -> Result<MemoryStore> {
-        MemoryStore::with(policy, Arc::new(SystemClock))
     }
 }
 
@@ -305,17 +295,7 @@ async fn faults<C: Connect>(name: &str, connect: &C, dep: &RedisDeployment) -> V
                         .await
                         .map_err(|e| e.to_string())?,
                 );
-                let cfg = FailoverConfig {
-                    fault,
-                    outage: if fault == FaultKind::Pause {
-                        Duration::from_secs(6)
-                    } else {
-                        Duration::from_secs(1)
-                    },
-                    fault_after: Duration::from_millis(1500),
-                    after_heal: Duration::from_millis(1500),
-                    ..FailoverConfig::default()
-                };
+                let cfg = FailoverConfig::for_fault(fault);
                 let report = run_failover_workload(dep, cfg, workload)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -431,7 +411,7 @@ async fn main() -> ExitCode {
         }
     }
 
-    let per_check = conformance::cases::<Memory>().len() as u64 + 2;
+    let per_check = conformance::cases::<MemoryFactory>().len() as u64 + 2;
     let checks =
         u64::from(stores.contains(&StoreKind::Memory)) + (redis_stores * targets.len()) as u64;
     let bar = ProgressBar::new(checks * per_check);
@@ -442,7 +422,7 @@ async fn main() -> ExitCode {
 
     let mut rows = Vec::new();
     if stores.contains(&StoreKind::Memory) {
-        rows.push(check("memory", "-".into(), Arc::new(Memory), &args, &bar).await);
+        rows.push(check("memory", "-".into(), Arc::new(MemoryFactory), &args, &bar).await);
     }
     let namespaces = Namespaces::default();
     for (name, deployment) in &targets {

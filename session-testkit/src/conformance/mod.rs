@@ -214,6 +214,7 @@ pub async fn run_all<F: StoreFactory>(
 
 mod properties;
 pub use properties::{
-    HistoryStats, STEP_LIMIT, check_concurrent, check_histories, check_model_equivalence,
-    increment_storm, linearizable_histories, model_equivalence,
+    HistoryStats, MemoryFactory, STEP_LIMIT, check_concurrent, check_histories,
+    check_model_equivalence, increment_storm, linearizable_histories, model_equivalence,
+    negative_control,
 };

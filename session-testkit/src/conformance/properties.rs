@@ -146,3 +146,39 @@ pub fn increment_storm(clients: usize, ops: usize) -> Concurrent {
     );
     vec![vec![call; ops]; clients]
 }
+
+/// The negative control: 8 clients × 20 concurrent increments through a store that must
+/// lose updates (a whole-record write-back store). Panics unless the checks report the lost
+/// increments concretely and the history as not linearizable; returns the report. If this
+/// fails, the checks cannot be trusted to catch a broken store either.
+pub async fn negative_control<F: StoreFactory>(factory: &F) -> Report {
+    let report = check_concurrent(factory, &increment_storm(8, 20), 1)
+        .await
+        .expect("run");
+    println!("{report}");
+    let lost = report
+        .lost_increments
+        .first()
+        .expect("lost increments are reported");
+    assert_eq!(lost.acknowledged, 160);
+    assert!(lost.final_value < 160, "{lost:?}");
+    assert!(
+        matches!(report.verdict, Verdict::NotLinearizable(_)),
+        "{:?}",
+        report.verdict
+    );
+    report
+}
+
+/// The in-memory store on the system clock: the factory for checking `MemoryStore` (and an
+/// example of the smallest [`StoreFactory`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryFactory;
+
+#[async_trait::async_trait]
+impl StoreFactory for MemoryFactory {
+    type Store = session_core::MemoryStore;
+    async fn make(&self, policy: session_core::Policy) -> session_core::Result<Self::Store> {
+        session_core::MemoryStore::with(policy, Arc::new(session_core::SystemClock))
+    }
+}

@@ -91,6 +91,25 @@ impl Default for FailoverConfig {
     }
 }
 
+impl FailoverConfig {
+    /// The configuration the testkit's failover checks use: 8 tasks, 1.5 s of healthy
+    /// traffic, then `fault`. A killed master stays down 1 s after its replica took over; a
+    /// paused one stays frozen 6 s, well past the 2 s node timeout.
+    pub fn for_fault(fault: FaultKind) -> Self {
+        FailoverConfig {
+            max_ops_per_task: 4_000,
+            fault_after: Duration::from_millis(1500),
+            fault,
+            outage: match fault {
+                FaultKind::Kill => Duration::from_secs(1),
+                FaultKind::Pause => Duration::from_secs(6),
+            },
+            after_heal: Duration::from_millis(1500),
+            ..FailoverConfig::default()
+        }
+    }
+}
+
 /// The outcome of one logical operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpOutcome {
