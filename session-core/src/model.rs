@@ -112,10 +112,11 @@ impl Model {
     /// Loads and touches (subject to [`Policy::touch_interval`]).
     pub fn load(&mut self, now: Timestamp, handle: &SessionHandle) -> Option<Session> {
         let target = self.resolve(now, handle)?;
-        let interval = self.policy.touch_interval;
+        let due = matches!(self.entries.get(&target),
+            Some(Entry::Live(s)) if self.policy.touch_due(s, now));
         let session = self.live_mut(&target);
-        if now.saturating_since(session.last_access) >= interval {
-            session.last_access = session.last_access.max(now);
+        if due {
+            session.last_access = now;
         }
         Some(session.clone())
     }

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use crate::error::{Error, Limit, Result};
+use crate::session::Session;
+use crate::time::{Timestamp, duration_millis};
 
 /// Longest attribute name in bytes (the contract's 1..=256).
 pub const MAX_NAME_LEN: usize = 256;
@@ -65,8 +67,11 @@ pub struct Policy {
     pub delete_grace: Duration,
     /// How long a rotated token forwards to its successor. Default 60 s.
     pub rotate_grace: Duration,
-    /// A load writes a touch only when the last one is at least this old, so a burst of
-    /// reads does not cost a write each. Zero (the default) touches on every load.
+    /// A load writes a touch only when the last one is at least this old (and never later
+    /// than half the session's idle timeout, so a session in use cannot expire between two
+    /// touches). Reads then cost no write: on Redis a load is a plain `HGETALL` except once
+    /// per interval. Default 60 s: a session may expire up to that much earlier than "idle
+    /// timeout after the last request". Zero touches on every load.
     pub touch_interval: Duration,
 }
 
@@ -77,12 +82,28 @@ impl Default for Policy {
             default_idle_timeout: Duration::from_secs(30 * 60),
             delete_grace: Duration::from_secs(60),
             rotate_grace: Duration::from_secs(60),
-            touch_interval: Duration::ZERO,
+            touch_interval: Duration::from_secs(60),
         }
     }
 }
 
 impl Policy {
+    /// The touch interval for a session with `idle_timeout`: [`Policy::touch_interval`],
+    /// capped at half the idle timeout (in whole milliseconds, as every store computes it).
+    pub fn effective_touch_interval(&self, idle_timeout: Duration) -> Duration {
+        let half = Duration::from_millis(duration_millis(idle_timeout) / 2);
+        self.touch_interval.min(half)
+    }
+
+    /// Whether a load at `now` writes a touch: the last access is in the past and at least
+    /// the [effective interval](Policy::effective_touch_interval) old. The model and every
+    /// store decide with this one rule.
+    pub fn touch_due(&self, session: &Session, now: Timestamp) -> bool {
+        now > session.last_access
+            && now.saturating_since(session.last_access)
+                >= self.effective_touch_interval(session.idle_timeout)
+    }
+
     /// Checks the policy is usable (non-zero idle timeout within range, non-zero limits).
     pub fn validate(&self) -> Result<()> {
         validate_idle_timeout(self.default_idle_timeout)?;

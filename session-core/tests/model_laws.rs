@@ -24,8 +24,17 @@ fn handle(seed: u8) -> SessionHandle {
     SessionToken::from_bytes([seed; 16]).handle()
 }
 
+/// Touching on every load, so the laws about expiry and touches need no interval arithmetic
+/// (the interval has its own tests below).
+fn every_load_touches() -> Policy {
+    Policy {
+        touch_interval: Duration::ZERO,
+        ..Policy::default()
+    }
+}
+
 fn model() -> Model {
-    Model::new(Policy::default())
+    Model::new(every_load_touches())
 }
 
 /// A model with one fresh session (idle timeout one hour) under `handle(1)`.
@@ -294,6 +303,25 @@ fn touch_interval_skips_young_touches() {
 }
 
 #[test]
+fn touch_interval_is_capped_at_half_the_idle_timeout() {
+    let policy = Policy {
+        touch_interval: ms(60_000),
+        ..Policy::default()
+    };
+    let mut m = Model::new(policy.clone());
+    let new = NewSession::new().idle_timeout(ms(1001));
+    let h = handle(7);
+    m.create(T0, h, new).unwrap().unwrap();
+    // Half of 1001 ms in whole milliseconds: 500.
+    assert_eq!(policy.effective_touch_interval(ms(1001)), ms(500));
+    assert_eq!(m.load(at(499), &h).unwrap().last_access, T0);
+    assert_eq!(m.load(at(500), &h).unwrap().last_access, at(500));
+    // Loaded every half idle timeout, the session never expires.
+    assert_eq!(m.load(at(1000), &h).unwrap().last_access, at(1000));
+    assert!(m.load(at(1900), &h).is_some());
+}
+
+#[test]
 fn versions_count_applied_deltas_and_stamp_written_attributes() {
     let (mut m, h) = one_session(Policy::default());
     let a = m
@@ -325,7 +353,7 @@ fn versions_count_applied_deltas_and_stamp_written_attributes() {
 
 #[test]
 fn load_some_returns_only_the_named_attributes_and_touches() {
-    let (mut m, h) = one_session(Policy::default());
+    let (mut m, h) = one_session(every_load_touches());
     m.apply(
         T0,
         &h,

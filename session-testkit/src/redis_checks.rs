@@ -24,7 +24,8 @@ use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_fail
 macro_rules! redis_store_checks {
     ($connect:expr) => {
         $crate::__redis_checks!($connect;
-            round_trips_and_redis_commands_per_operation, expiry_is_checked_without_relying_on_the_key_ttl,
+            round_trips_and_redis_commands_per_operation, loads_touch_only_when_due,
+            expiry_is_checked_without_relying_on_the_key_ttl,
             tombstones_expire_after_the_grace_period, scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,
             wait_runs_on_the_node_of_the_write, store_survives_cluster_master_failures,
@@ -151,10 +152,15 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
             (result, stats)
         }};
     }
+    // Within the touch interval (default 60 s) a load runs no script.
     let (_, stats) = measure!("load", 1, store.load(&token).await.unwrap().unwrap());
     assert_eq!(
-        (stats.get("hgetall"), stats.get("evalsha")),
-        (Some(&1), Some(&1))
+        (
+            stats.get("hgetall"),
+            stats.get("time"),
+            stats.get("evalsha")
+        ),
+        (Some(&1), Some(&1), None)
     );
     let (_, stats) = measure!(
         "load_read_only",
@@ -174,11 +180,12 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         1,
         store.load_some(&token, &["a"]).await.unwrap().unwrap()
     );
-    // One HMGET of ours, one inside the touch script (commandstats count nested calls).
     assert_eq!(
         (stats.get("hmget"), stats.get("evalsha")),
-        (Some(&2), Some(&1))
+        (Some(&1), None)
     );
+    // The script reads everything in one HMGET and writes in one HSET, without TIME
+    // (commandstats count the calls a script makes).
     let (_, stats) = measure!(
         "apply (1 attribute)",
         1,
@@ -187,7 +194,15 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
             .await
             .unwrap()
     );
-    assert_eq!(stats.get("evalsha"), Some(&1));
+    assert_eq!(
+        (
+            stats.get("evalsha"),
+            stats.get("hmget"),
+            stats.get("hset"),
+            stats.get("time")
+        ),
+        (Some(&1), Some(&1), Some(&1), None)
+    );
     measure!("touch", 1, store.touch(&token).await.unwrap());
     measure!("create", 1, store.create(NewSession::new()).await.unwrap());
     measure!(
@@ -226,9 +241,54 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
     println!("{}", table.join("\n"));
 }
 
-/// Loads and writes compare the expiry instant with the server clock themselves: a session
-/// whose key lost its TTL (or has not been evicted yet) is still gone at its expiry, and a
-/// load does not revive it by touching.
+/// A load writes a touch only when one is due: within the interval it is a plain read; once
+/// due, the touch script follows in a second round trip; with a zero interval the script
+/// rides in the read's round trip.
+pub async fn loads_touch_only_when_due<C: Connect>(c: &C) {
+    let dep = RedisDeployment::start(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    // Idle 400 ms: a touch is due 200 ms after the last one.
+    let new = || NewSession::new().idle_timeout(Duration::from_millis(400));
+    let store = counting(c, fast(&dep, Policy::default())).await;
+    let token = store.create(new()).await.unwrap().token;
+    store.touch(&token).await.unwrap(); // warms the script cache
+    let (trips, scripts, first) = load_cost(&store, &token).await;
+    assert_eq!((trips, scripts), (1, None), "not due: a plain read");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (trips, scripts, touched) = load_cost(&store, &token).await;
+    assert_eq!((trips, scripts), (2, Some(1)), "due: read, then the touch");
+    assert!(touched > first, "{touched:?} <= {first:?}");
+
+    let every_load = Policy {
+        touch_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let store = counting(c, fast(&dep, every_load)).await;
+    let token = store.create(new()).await.unwrap().token;
+    let (trips, scripts, _) = load_cost(&store, &token).await;
+    assert_eq!((trips, scripts), (1, Some(1)), "zero interval: one round trip");
+}
+
+/// One load: its round trips, the scripts Redis ran, the last access it returned.
+async fn load_cost<T: Transport>(
+    store: &Store<Counting<T>>,
+    token: &session_core::SessionToken,
+) -> (usize, Option<u64>, session_core::Timestamp) {
+    let t = &store.transport().inner;
+    raw(t, "", "CONFIG", &["RESETSTAT"]).await;
+    store.transport().batches.store(0, Ordering::SeqCst);
+    let session = store.load(token).await.unwrap().expect("live");
+    let trips = store.transport().batches.load(Ordering::SeqCst);
+    let scripts = command_stats(t).await.get("evalsha").copied();
+    (trips, scripts, session.last_access)
+}
+
+/// Loads, and writes that use the clock (touches, timeouts), compare the expiry instant with
+/// the server clock themselves: a session whose key lost its TTL (or has not been evicted
+/// yet) is still gone at its expiry, and a load does not revive it by touching. Attribute
+/// writes rely on the key's TTL (Redis checks it on every access); on a key whose TTL was
+/// removed by hand such a write may land, but the session still never comes back.
 pub async fn expiry_is_checked_without_relying_on_the_key_ttl<C: Connect>(c: &C) {
     let dep = topology::shared(topology::Topology::Standalone)
         .await
@@ -261,6 +321,17 @@ pub async fn expiry_is_checked_without_relying_on_the_key_ttl<C: Connect>(c: &C)
         store.touch(&token).await,
         Err(Error::NotFound { .. })
     ));
+    let put = store
+        .apply(&token, &Delta::new().put("late", &1).unwrap())
+        .await;
+    assert!(
+        matches!(put, Ok(_) | Err(Error::NotFound { .. })),
+        "{put:?}"
+    );
+    assert!(
+        store.load(&token).await.unwrap().is_none(),
+        "an attribute write does not revive it"
+    );
 }
 
 /// A deleted session's key becomes a tombstone that expires after the grace period, so the

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::codec::{self, Answer, Lookup, META};
 use super::{
-    APPLY, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH, Transport,
+    APPLY, APPLY_ATTRS, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH, Transport,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
@@ -41,6 +41,44 @@ pub struct Durability {
     pub replicas: u64,
     /// How long to wait for them.
     pub timeout: Duration,
+}
+
+/// Whether `apply_attrs` can run `delta`: attribute operations only, and few enough
+/// arguments for its single `HMGET`/`HSET` (Lua's `unpack` has a stack limit).
+fn attributes_only(delta: &Delta) -> bool {
+    delta.ops().len() + delta.guards().len() <= 1000
+        && delta.ops().iter().all(|op| {
+            matches!(
+                op,
+                Op::Put { .. } | Op::Remove { .. } | Op::Increment { .. }
+            )
+        })
+}
+
+/// What the touch script found.
+enum Touched {
+    At {
+        now: Timestamp,
+        last_access: Timestamp,
+    },
+    Gone {
+        now: Timestamp,
+    },
+    Moved(SessionHandle),
+}
+
+fn touch_answer(mut a: Answer) -> Result<Touched> {
+    let ms = |n: i64| Timestamp::from_millis(n.max(0) as u64);
+    match a.status.as_str() {
+        "OK" => Ok(Touched::At {
+            now: ms(a.int()?),
+            last_access: ms(a.int()?),
+        }),
+        "NOTFOUND" => Ok(Touched::Gone { now: ms(a.int()?) }),
+        "MOVED" => Ok(Touched::Moved(a.handle()?)),
+        "CORRUPT" => Err(Error::Corrupt(a.text())),
+        other => Err(Error::backend(format!("touch: unexpected answer {other:?}"))),
+    }
 }
 
 /// A session store on Redis, over any client that implements [`Transport`].
@@ -197,11 +235,13 @@ impl<T: Transport> Store<T> {
             }
             None => Command::Plain("HGETALL", vec![key.clone().into_bytes()]),
         };
-        let clock = if touch {
-            let interval = duration_millis(self.policy.touch_interval)
-                .to_string()
-                .into_bytes();
-            Command::Script(&TOUCH, vec![interval])
+        // With a zero touch interval every load writes, so the touch script rides in the
+        // read's round trip. Otherwise a load is a plain read with the server's clock, and
+        // the script is sent (a second round trip) only when `Policy::touch_due` says so:
+        // most loads then cost Redis no script at all.
+        let pipelined_touch = touch && self.policy.touch_interval.is_zero();
+        let clock = if pipelined_touch {
+            Command::Script(&TOUCH, vec![b"0".to_vec()])
         } else {
             Command::Plain("TIME", Vec::new())
         };
@@ -213,32 +253,34 @@ impl<T: Transport> Store<T> {
         let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
             return Err(Error::backend("short batch reply"));
         };
-        let (now, touched_at) = if touch {
-            let mut a = Answer::of(clock, TOUCH.name)?;
-            match a.status.as_str() {
-                "OK" => (a.int()?, Some(a.int()?)),
-                "NOTFOUND" => (a.int()?, None),
-                "MOVED" => return Ok(Lookup::Moved(a.handle()?)),
-                "CORRUPT" => return Err(Error::Corrupt(a.text())),
-                other => {
-                    return Err(Error::backend(format!(
-                        "touch: unexpected answer {other:?}"
-                    )));
-                }
+        let (now, touched_at) = if pipelined_touch {
+            match touch_answer(Answer::of(clock, TOUCH.name)?)? {
+                Touched::At { now, last_access } => (now, Some(last_access)),
+                Touched::Gone { now } => (now, None),
+                Touched::Moved(next) => return Ok(Lookup::Moved(next)),
             }
         } else {
-            (codec::time(clock)?.as_millis() as i64, None)
+            (codec::time(clock)?, None)
         };
         let pairs = match &fields {
             Some(fields) => codec::present(fields, data)?,
             None => codec::pairs(data)?,
         };
-        let now = Timestamp::from_millis(now.max(0) as u64);
         let mut lookup = codec::decode_session(handle, pairs, now)?;
-        if let (Lookup::Live(session), Some(at)) = (&mut lookup, touched_at) {
-            session.last_access = session
-                .last_access
-                .max(Timestamp::from_millis(at.max(0) as u64));
+        if let Lookup::Live(session) = &mut lookup {
+            if let Some(at) = touched_at {
+                session.last_access = session.last_access.max(at);
+            } else if touch && self.policy.touch_due(session, now) {
+                // The read is the load's linearization point: if the session ends before
+                // the touch lands, the load still returns what it read.
+                let interval = duration_millis(self.policy.touch_interval)
+                    .to_string()
+                    .into_bytes();
+                let (answer, _) = self.write(&key, &TOUCH, vec![interval], false).await?;
+                if let Touched::At { last_access, .. } = touch_answer(answer)? {
+                    session.last_access = session.last_access.max(last_access);
+                }
+            }
         }
         Ok(lookup)
     }
@@ -393,6 +435,11 @@ impl<T: Transport> SessionStore for Store<T> {
             Op::SetPrincipal(p) => Some(p.clone()),
             _ => None,
         });
+        let script = if attributes_only(delta) {
+            &APPLY_ATTRS
+        } else {
+            &APPLY
+        };
         let mut indexed = Vec::new();
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
@@ -403,7 +450,7 @@ impl<T: Transport> SessionStore for Store<T> {
                 indexed.push(handle);
             }
             let args = codec::apply_args(delta, &limits);
-            let (answer, waited) = self.write(&self.key(&handle), &APPLY, args, true).await?;
+            let (answer, waited) = self.write(&self.key(&handle), script, args, true).await?;
             match codec::apply_answer(answer, delta, token.handle(), &limits)? {
                 Ok(applied) => {
                     self.durable(waited)?;

@@ -130,7 +130,11 @@ pub async fn load_unknown_is_none<F: StoreFactory>(f: &F) {
 
 /// `load` moves the last access forward; `load_read_only` does not.
 pub async fn load_touches_read_only_does_not<F: StoreFactory>(f: &F) {
-    let s = default_store(f).await;
+    let every_load = Policy {
+        touch_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let s = store(f, every_load).await;
     let t = new_token(&s).await;
     let first = s.load_read_only(&t).await.unwrap().unwrap().last_access;
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,6 +148,45 @@ pub async fn load_touches_read_only_does_not<F: StoreFactory>(f: &F) {
         s.load_read_only(&t).await.unwrap().unwrap().version,
         1,
         "a touch is no new version"
+    );
+}
+
+/// With a touch interval, a load touches only when the last touch is at least that old, and
+/// never later than half the idle timeout, so a session in use never expires.
+pub async fn load_touches_once_per_interval<F: StoreFactory>(f: &F) {
+    let s = store(
+        f,
+        Policy {
+            touch_interval: Duration::from_secs(600),
+            ..Policy::default()
+        },
+    )
+    .await;
+    // Idle 400 ms: the effective interval is 200 ms, not 10 minutes.
+    let t = s
+        .create(NewSession::new().idle_timeout(Duration::from_millis(400)))
+        .await
+        .unwrap()
+        .token;
+    let first = s.load_read_only(&t).await.unwrap().unwrap().last_access;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        s.load(&t).await.unwrap().unwrap().last_access,
+        first,
+        "a load within the interval writes no touch"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let touched = s.load(&t).await.unwrap().unwrap().last_access;
+    assert!(touched > first, "a due load touches: {touched:?} <= {first:?}");
+    assert_eq!(
+        s.load_read_only(&t).await.unwrap().unwrap().last_access,
+        touched,
+        "the touch was stored"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        s.load(&t).await.unwrap().is_some(),
+        "loaded twice per idle timeout, the session stays alive past its first expiry"
     );
 }
 

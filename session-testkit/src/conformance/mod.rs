@@ -118,7 +118,8 @@ macro_rules! __for_each_case {
     ($callback:ident($($args:tt)*)) => {
         $crate::$callback! {$($args)*;
             create_returns_version_one, create_rejects_invalid_input, tokens_are_fresh_and_parse_strictly,
-            load_unknown_is_none, load_touches_read_only_does_not, load_some_returns_only_named,
+            load_unknown_is_none, load_touches_read_only_does_not, load_touches_once_per_interval,
+            load_some_returns_only_named,
             apply_put_remove_increment, increment_rejects_non_integers, increment_overflow_is_typed,
             apply_is_all_or_nothing, guard_session_version, guard_attribute_version, guard_absent,
             empty_delta_writes_nothing, apply_never_recreates, limits_are_enforced, metadata_operations,

@@ -1,6 +1,6 @@
--- touch: ARGV = interval ms. Moves the last access to now if it is at least `interval` old.
+-- touch: ARGV = interval ms. Moves the last access to now if it is at least the effective
+-- interval old: `interval` capped at half the idle timeout (Policy::touch_due).
 -- Replies {'OK', now, last access} | {'NOTFOUND', now} | {'MOVED', handle} | {'CORRUPT', reason}.
--- Loads pipeline it after reading the hash, so a load is one round trip.
 local now = now_ms()
 local state, m = meta(now)
 if state ~= 'LIVE' then
@@ -11,7 +11,8 @@ if state ~= 'LIVE' then
   return reply
 end
 local a = m.a
-if now - a >= tonumber(ARGV[1]) and now > a then
+local interval = math.min(tonumber(ARGV[1]), math.floor(m.i / 2))
+if now > a and now - a >= interval then
   a = now
   redis.call('HSET', key, '_a', int(a))
   expire_at(a, m.i, m.d, now)
