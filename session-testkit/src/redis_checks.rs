@@ -180,10 +180,7 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         1,
         store.load_some(&token, &["a"]).await.unwrap().unwrap()
     );
-    assert_eq!(
-        (stats.get("hmget"), stats.get("evalsha")),
-        (Some(&1), None)
-    );
+    assert_eq!((stats.get("hmget"), stats.get("evalsha")), (Some(&1), None));
     // The script reads everything in one HMGET and writes in one HSET, without TIME
     // (commandstats count the calls a script makes).
     let (_, stats) = measure!(
@@ -267,7 +264,11 @@ pub async fn loads_touch_only_when_due<C: Connect>(c: &C) {
     let store = counting(c, fast(&dep, every_load)).await;
     let token = store.create(new()).await.unwrap().token;
     let (trips, scripts, _) = load_cost(&store, &token).await;
-    assert_eq!((trips, scripts), (1, Some(1)), "zero interval: one round trip");
+    assert_eq!(
+        (trips, scripts),
+        (1, Some(1)),
+        "zero interval: one round trip"
+    );
 }
 
 /// One load: its round trips, the scripts Redis ran, the last access it returned.

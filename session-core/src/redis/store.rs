@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::codec::{self, Answer, Lookup, META};
 use super::{
-    APPLY, APPLY_ATTRS, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH, Transport,
+    APPLY, APPLY_ATTRS, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH,
+    Transport,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
@@ -77,7 +78,9 @@ fn touch_answer(mut a: Answer) -> Result<Touched> {
         "NOTFOUND" => Ok(Touched::Gone { now: ms(a.int()?) }),
         "MOVED" => Ok(Touched::Moved(a.handle()?)),
         "CORRUPT" => Err(Error::Corrupt(a.text())),
-        other => Err(Error::backend(format!("touch: unexpected answer {other:?}"))),
+        other => Err(Error::backend(format!(
+            "touch: unexpected answer {other:?}"
+        ))),
     }
 }
 

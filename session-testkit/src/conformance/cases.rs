@@ -177,7 +177,10 @@ pub async fn load_touches_once_per_interval<F: StoreFactory>(f: &F) {
     );
     tokio::time::sleep(Duration::from_millis(250)).await;
     let touched = s.load(&t).await.unwrap().unwrap().last_access;
-    assert!(touched > first, "a due load touches: {touched:?} <= {first:?}");
+    assert!(
+        touched > first,
+        "a due load touches: {touched:?} <= {first:?}"
+    );
     assert_eq!(
         s.load_read_only(&t).await.unwrap().unwrap().last_access,
         touched,
