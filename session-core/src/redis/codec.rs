@@ -93,6 +93,42 @@ pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
     args
 }
 
+/// `apply_attrs`' arguments: like [`apply_args`], but with the hash fields spelled out
+/// (`=name`, `#name`), so the script builds no strings: guards as (kind, field, version),
+/// operations (puts, removes, increments only) as (kind, `=name`, `#name`, argument).
+pub(crate) fn apply_attrs_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
+    let field = |prefix: u8, name: &str| {
+        let mut f = Vec::with_capacity(name.len() + 1);
+        f.push(prefix);
+        f.extend_from_slice(name.as_bytes());
+        f
+    };
+    let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
+    for guard in delta.guards() {
+        let [kind, f, version] = match guard {
+            Guard::SessionVersion(v) => [b"V".to_vec(), Vec::new(), num(v)],
+            Guard::AttributeVersion { name, version } => {
+                [b"A".to_vec(), field(b'#', name), num(version)]
+            }
+            Guard::Absent { name } => [b"X".to_vec(), field(b'=', name), Vec::new()],
+        };
+        args.extend([kind, f, version]);
+    }
+    args.push(num(delta.ops().len()));
+    for op in delta.ops() {
+        let (kind, name, arg): (&[u8], &str, Vec<u8>) = match op {
+            Op::Put { name, value } => (b"P", name, value.clone()),
+            Op::Remove { name } => (b"R", name, Vec::new()),
+            Op::Increment { name, by } => (b"I", name, num(by)),
+            // The store sends other deltas to `apply`; this arm keeps the script's argument
+            // shape should one slip through (the script then answers an error).
+            _ => (b"?", "", Vec::new()),
+        };
+        args.extend([kind.to_vec(), field(b'=', name), field(b'#', name), arg]);
+    }
+    args
+}
+
 fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt(what.into())
 }

@@ -438,10 +438,10 @@ impl<T: Transport> SessionStore for Store<T> {
             Op::SetPrincipal(p) => Some(p.clone()),
             _ => None,
         });
-        let script = if attributes_only(delta) {
-            &APPLY_ATTRS
+        let (script, args) = if attributes_only(delta) {
+            (&APPLY_ATTRS, codec::apply_attrs_args(delta, &limits))
         } else {
-            &APPLY
+            (&APPLY, codec::apply_args(delta, &limits))
         };
         let mut indexed = Vec::new();
         let mut handle = token.handle();
@@ -452,8 +452,9 @@ impl<T: Transport> SessionStore for Store<T> {
                 self.index_add(p, &handle).await?;
                 indexed.push(handle);
             }
-            let args = codec::apply_args(delta, &limits);
-            let (answer, waited) = self.write(&self.key(&handle), script, args, true).await?;
+            let (answer, waited) = self
+                .write(&self.key(&handle), script, args.clone(), true)
+                .await?;
             match codec::apply_answer(answer, delta, token.handle(), &limits)? {
                 Ok(applied) => {
                     self.durable(waited)?;

@@ -1,10 +1,14 @@
 -- apply_attrs: `apply` for the common delta of attribute operations only (put, remove,
--- increment) and guards, at most 1000 of them. Same arguments and replies as apply.lua.
+-- increment) and guards, at most 1000 of them. ARGV = max session bytes, guard count, guards
+-- as (kind, field, version) with kind V session version | A attribute version (field
+-- '#name') | X absent (field '=name'), op count, ops as (kind, '=name', '#name', argument)
+-- with kind P put | R remove | I increment. Replies as apply.lua.
 --
 -- It is the write of almost every request, so it stands alone (no prelude) and stays lean:
 -- no clock (the key's expiry is kept at the session's expiry instant, and Redis checks it on
--- every access), three metadata fields, one HMGET, one HSET, and few Lua allocations (each
--- table, closure or new string costs a script about 0.2 µs of Redis CPU, as much as a GET).
+-- every access), three metadata fields, one HMGET, one HSET, field names built by the client,
+-- and few Lua allocations (each table or new string costs a script about 0.2 µs of Redis
+-- CPU, as much as a GET).
 local key = KEYS[1]
 local MAX_COUNTER = 9007199254740991
 local guards = tonumber(ARGV[2])
@@ -13,24 +17,26 @@ local ops = tonumber(ARGV[ops_at])
 
 -- One HMGET: state, version, size, then one field per attribute guard, then one per operation
 -- (the old value of the attribute it writes), in argument order.
-local fields = { '_s', '_v', '_z' }
-local n = 3
-for g = 0, guards - 1 do
-  local kind = ARGV[3 + 3 * g]
-  if kind == 'A' then
-    n = n + 1
-    fields[n] = '#' .. ARGV[4 + 3 * g]
-  elseif kind == 'X' then
-    n = n + 1
-    fields[n] = '=' .. ARGV[4 + 3 * g]
+local r, first_op
+if guards == 0 and ops == 1 then
+  first_op = 4
+  r = redis.pcall('HMGET', key, '_s', '_v', '_z', ARGV[ops_at + 2])
+else
+  local fields = { '_s', '_v', '_z' }
+  local n = 3
+  for g = 0, guards - 1 do
+    if ARGV[3 + 3 * g] ~= 'V' then
+      n = n + 1
+      fields[n] = ARGV[4 + 3 * g]
+    end
   end
+  first_op = n + 1
+  for o = 0, ops - 1 do
+    n = n + 1
+    fields[n] = ARGV[ops_at + 2 + 4 * o]
+  end
+  r = redis.pcall('HMGET', key, unpack(fields, 1, n))
 end
-local first_op = n + 1
-for o = 0, ops - 1 do
-  n = n + 1
-  fields[n] = '=' .. ARGV[ops_at + 2 + 3 * o]
-end
-local r = redis.pcall('HMGET', key, unpack(fields, 1, n))
 if r.err then
   return { 'CORRUPT', 'the key holds another type' }
 end
@@ -77,16 +83,15 @@ if ops == 0 then
   return { 'OK', v }
 end
 
--- Run the operations on `cur` (name -> new value, false once removed); nothing is written
--- until all of them succeeded.
+-- Run the operations on `cur` ('=name' -> new value, false once removed); nothing is
+-- written until all of them succeeded. Sizes count names without their one-byte prefix.
 local cur = {}
 local results = { 'OK', v + 1 }
-local removed = false
 at = ops_at + 1
 for o = 1, ops do
-  local kind, name, arg = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-  at = at + 3
-  local old = cur[name]
+  local kind, field, arg = ARGV[at], ARGV[at + 1], ARGV[at + 3]
+  at = at + 4
+  local old = cur[field]
   if old == nil then
     old = r[first_op + o - 1]
   end
@@ -95,8 +100,7 @@ for o = 1, ops do
     new = arg
   elseif kind == 'R' then
     new = false
-    removed = true
-  else
+  elseif kind == 'I' then
     local count = 0
     if old and old ~= '0' then
       if #old > 17 or not string.match(old, '^%-?[1-9]%d*$') then
@@ -113,30 +117,40 @@ for o = 1, ops do
     end
     new = string.format('%d', count)
     results[#results + 1] = count
+  else
+    return { 'BADOP', o }
   end
-  size = size - (old and (#name + #old) or 0) + (new and (#name + #new) or 0)
-  cur[name] = new
+  local name_len = #field - 1
+  size = size - (old and (name_len + #old) or 0) + (new and (name_len + #new) or 0)
+  cur[field] = new
 end
 if size > tonumber(ARGV[1]) then
   return { 'LIMIT', size }
 end
 
+-- Write each attribute's final value once (a delta may touch one several times).
 local version = string.format('%d', v + 1)
 local sets = { '_v', version, '_z', string.format('%d', size) }
-local dels = removed and {} or nil
-for name, value in pairs(cur) do
+local dels
+at = ops_at + 1
+for _ = 1, ops do
+  local field, vfield = ARGV[at + 1], ARGV[at + 2]
+  at = at + 4
+  local value = cur[field]
   if value then
-    sets[#sets + 1] = '=' .. name
+    sets[#sets + 1] = field
     sets[#sets + 1] = value
-    sets[#sets + 1] = '#' .. name
+    sets[#sets + 1] = vfield
     sets[#sets + 1] = version
-  else
-    dels[#dels + 1] = '=' .. name
-    dels[#dels + 1] = '#' .. name
+  elseif value == false then
+    dels = dels or {}
+    dels[#dels + 1] = field
+    dels[#dels + 1] = vfield
   end
+  cur[field] = nil
 end
 redis.call('HSET', key, unpack(sets))
-if dels and #dels > 0 then
+if dels then
   redis.call('HDEL', key, unpack(dels))
 end
 return results

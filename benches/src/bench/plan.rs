@@ -1,0 +1,243 @@
+//! What a run measures: the matrix (subjects x workloads x session sizes x concurrency) and
+//! its time bounds, plus the session content every subject stores, so all subjects write the
+//! same attribute names and the same number of bytes.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+/// The attribute every workload reads and changes.
+pub const CHANGED: &str = "a0";
+
+/// A store or client under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum SubjectKind {
+    /// Our store over redis-rs (`session_redis::RedisStore`).
+    OursRedis,
+    /// Our store over fred (`session_fred::FredStore`).
+    OursFred,
+    /// The raw redis-rs client doing the minimal commands on the same hash layout.
+    RawRedis,
+    /// The raw fred client doing the minimal commands on the same hash layout.
+    RawFred,
+    /// `tower-sessions-redis-store` 0.16 (fred), at its store level.
+    TowerSessions,
+    /// `actix-session` 0.11's `RedisSessionStore` (its own redis-rs 0.32).
+    ActixSession,
+}
+
+impl SubjectKind {
+    /// Every subject, in report order.
+    pub const ALL: [SubjectKind; 6] = [
+        SubjectKind::OursRedis,
+        SubjectKind::OursFred,
+        SubjectKind::RawRedis,
+        SubjectKind::RawFred,
+        SubjectKind::TowerSessions,
+        SubjectKind::ActixSession,
+    ];
+
+    /// The subject's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectKind::OursRedis => "ours-redis",
+            SubjectKind::OursFred => "ours-fred",
+            SubjectKind::RawRedis => "raw-redis",
+            SubjectKind::RawFred => "raw-fred",
+            SubjectKind::TowerSessions => "tower-sessions",
+            SubjectKind::ActixSession => "actix-session",
+        }
+    }
+
+    /// Whether this is one of our stores.
+    pub fn is_ours(self) -> bool {
+        matches!(self, SubjectKind::OursRedis | SubjectKind::OursFred)
+    }
+
+    /// Whether this is a peer store (a session store in use today).
+    pub fn is_peer(self) -> bool {
+        matches!(self, SubjectKind::TowerSessions | SubjectKind::ActixSession)
+    }
+
+    /// For one of our stores: the raw client it runs over.
+    pub fn raw_floor(self) -> Option<SubjectKind> {
+        match self {
+            SubjectKind::OursRedis => Some(SubjectKind::RawRedis),
+            SubjectKind::OursFred => Some(SubjectKind::RawFred),
+            _ => None,
+        }
+    }
+}
+
+/// What one operation of a cell does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum Workload {
+    /// Create a session of the cell's size.
+    Create,
+    /// Load the whole session.
+    Load,
+    /// Load one attribute (`load_some`).
+    LoadSome,
+    /// Save one changed attribute (ours: a one-put delta; peers: the whole record).
+    Apply,
+    /// A request cycle: load, change one attribute, save.
+    Cycle,
+    /// A narrow cycle: load one attribute, change it, save.
+    Narrow,
+    /// Move the session to a new id.
+    Rotate,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 7] = [
+        Workload::Create,
+        Workload::Load,
+        Workload::LoadSome,
+        Workload::Apply,
+        Workload::Cycle,
+        Workload::Narrow,
+        Workload::Rotate,
+    ];
+
+    /// The workload's name in the report (as on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Load => "load",
+            Workload::LoadSome => "load-some",
+            Workload::Apply => "apply",
+            Workload::Cycle => "cycle",
+            Workload::Narrow => "narrow",
+            Workload::Rotate => "rotate",
+        }
+    }
+
+    /// One line on what the workload does.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Workload::Create => "create a session of the given size",
+            Workload::Load => "load the whole session",
+            Workload::LoadSome => "load one attribute (`load_some`)",
+            Workload::Apply => "save one changed attribute",
+            Workload::Cycle => "request cycle: load, change one attribute, save",
+            Workload::Narrow => "narrow cycle: load one attribute, change it, save",
+            Workload::Rotate => "rotate the session to a new id",
+        }
+    }
+}
+
+/// How big the sessions of a cell are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum Size {
+    /// One attribute of 32 bytes.
+    #[value(name = "1")]
+    One,
+    /// Ten attributes of 100 bytes.
+    #[value(name = "10x100")]
+    Ten,
+    /// A hundred attributes of 1 KiB.
+    #[value(name = "100x1k")]
+    Hundred,
+}
+
+impl Size {
+    /// Every size, in report order.
+    pub const ALL: [Size; 3] = [Size::One, Size::Ten, Size::Hundred];
+
+    /// Number of attributes.
+    pub fn attributes(self) -> usize {
+        match self {
+            Size::One => 1,
+            Size::Ten => 10,
+            Size::Hundred => 100,
+        }
+    }
+
+    /// Bytes of each value.
+    pub fn value_len(self) -> usize {
+        match self {
+            Size::One => 32,
+            Size::Ten => 100,
+            Size::Hundred => 1024,
+        }
+    }
+
+    /// The size's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Size::One => "1 x 32 B",
+            Size::Ten => "10 x 100 B",
+            Size::Hundred => "100 x 1 KiB",
+        }
+    }
+
+    /// Rough bytes a session of this size holds (names and values).
+    pub fn payload_bytes(self) -> usize {
+        self.attributes() * (self.value_len() + 4)
+    }
+}
+
+/// An attribute value of `len` printable bytes (every subject can store it as a string).
+/// Different `variant`s give different values of the same length.
+pub fn value(len: usize, variant: u8) -> Vec<u8> {
+    let base = b'a' + variant % 20;
+    (0..len).map(|i| base + (i % 7) as u8).collect()
+}
+
+/// The attributes of a new session of `size`: `a0`, `a1`, ... with values of the size's length.
+pub fn attributes(size: Size) -> Vec<(String, Vec<u8>)> {
+    (0..size.attributes())
+        .map(|i| (format!("a{i}"), value(size.value_len(), i as u8)))
+        .collect()
+}
+
+/// The time and operation bounds of one measured cell.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Operations before this are not measured.
+    pub warmup: Duration,
+    /// The measured window.
+    pub measure: Duration,
+    /// At most this many operations per cell (warm-up included).
+    pub max_ops: u64,
+}
+
+/// Everything a run does, per topology.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Subjects to measure.
+    pub subjects: Vec<SubjectKind>,
+    /// Workloads to measure.
+    pub workloads: Vec<Workload>,
+    /// Session sizes.
+    pub sizes: Vec<Size>,
+    /// Concurrent tasks per cell.
+    pub concurrency: Vec<usize>,
+    /// Bounds of each throughput cell.
+    pub timing: Timing,
+    /// How long each Redis-cost run (CPU, commands, round trips per cycle) lasts.
+    pub cost_time: Duration,
+    /// Concurrent tasks of the cost runs.
+    pub cost_tasks: usize,
+    /// Concurrent writers of the lost-update comparison (one run per entry).
+    pub lost_tasks: Vec<usize>,
+    /// Rounds of each lost-update run.
+    pub lost_rounds: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_have_the_advertised_size() {
+        for size in Size::ALL {
+            let attrs = attributes(size);
+            assert_eq!(attrs.len(), size.attributes());
+            assert!(attrs.iter().all(|(_, v)| v.len() == size.value_len()));
+            assert!(attrs.iter().all(|(_, v)| v.is_ascii()));
+        }
+        assert_ne!(value(8, 0), value(8, 1));
+    }
+}

@@ -1,0 +1,397 @@
+//! One topology's whole run: build every subject against the same Redis, then measure cell
+//! by cell with all subjects back to back (the starting subject rotates), so drift of a
+//! shared, busy machine spreads over every subject instead of favouring whichever ran
+//! first; then the Redis costs, memory and the lost-update comparison; then remove every
+//! key the run wrote.
+
+use indicatif::ProgressBar;
+
+use super::actix;
+use super::cost::Cost;
+use super::deploy::Target;
+use super::error::Result;
+use super::lost::Lost;
+use super::ours;
+use super::plan::{Plan, Size, SubjectKind, Workload};
+use super::raw_fred;
+use super::raw_redis;
+use super::runner::CellStats;
+use super::subject::{Bench, Erased, Support};
+use super::tower;
+
+/// What a cell produced.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Measured.
+    Measured(CellStats),
+    /// The subject's narrow cycle is its cycle (see the cycle cell).
+    AsCycle,
+    /// The subject cannot run it, and why.
+    NotApplicable(String),
+    /// The cell failed as a whole (for example, preparing sessions failed).
+    Failed(String),
+}
+
+/// One measured cell.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Which subject.
+    pub subject: SubjectKind,
+    /// Which workload.
+    pub workload: Workload,
+    /// Session size.
+    pub size: Size,
+    /// Concurrent tasks.
+    pub tasks: usize,
+    /// Result.
+    pub outcome: Outcome,
+}
+
+/// One cost run.
+#[derive(Debug, Clone)]
+pub struct CostRow {
+    /// Which subject.
+    pub subject: SubjectKind,
+    /// Cycle or narrow cycle.
+    pub workload: Workload,
+    /// Session size.
+    pub size: Size,
+    /// Result.
+    pub cost: Result<Cost, String>,
+}
+
+/// Memory of one session.
+#[derive(Debug, Clone)]
+pub struct MemoryRow {
+    /// Which subject.
+    pub subject: SubjectKind,
+    /// Session size.
+    pub size: Size,
+    /// `MEMORY USAGE` in bytes.
+    pub bytes: Result<u64, String>,
+}
+
+/// One lost-update run.
+#[derive(Debug, Clone)]
+pub struct LostRow {
+    /// Which subject.
+    pub subject: SubjectKind,
+    /// Concurrent cycles per round.
+    pub tasks: usize,
+    /// Result.
+    pub lost: Result<Lost, String>,
+}
+
+/// Everything measured on one topology.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// `standalone` or `cluster`.
+    pub topology: &'static str,
+    /// Where Redis came from.
+    pub source: String,
+    /// Redis version.
+    pub redis_version: String,
+    /// Master addresses.
+    pub masters: Vec<String>,
+    /// Per subject: available, or why not.
+    pub subjects: Vec<(SubjectKind, Result<(), String>)>,
+    /// Throughput cells.
+    pub cells: Vec<Cell>,
+    /// Cost runs.
+    pub costs: Vec<CostRow>,
+    /// Memory per session.
+    pub memory: Vec<MemoryRow>,
+    /// Lost-update runs.
+    pub lost: Vec<LostRow>,
+    /// The masters' CPU while idle, in ms per second of wall time (background work).
+    pub idle_cpu_ms_per_s: Option<f64>,
+    /// Keys removed at the end (the run's own).
+    pub cleaned: usize,
+    /// Wall time of this topology's run.
+    pub elapsed: std::time::Duration,
+}
+
+/// The key prefix of `kind` in this run (tower-sessions' keys have none: it names keys by
+/// record id only; the run deletes those it created).
+fn namespace(kind: SubjectKind, run: &str) -> Option<String> {
+    let short = match kind {
+        SubjectKind::OursRedis => "or",
+        SubjectKind::OursFred => "of",
+        SubjectKind::RawRedis => "rr",
+        SubjectKind::RawFred => "rf",
+        SubjectKind::ActixSession => "ac",
+        SubjectKind::TowerSessions => return None,
+    };
+    Some(format!("sb{run}{short}"))
+}
+
+async fn build(kind: SubjectKind, target: &Target, run: &str) -> Result<Box<dyn Bench>> {
+    let ns = namespace(kind, run).unwrap_or_default();
+    let url = target.url.as_str();
+    Ok(match kind {
+        SubjectKind::OursRedis => Erased::boxed(kind, ours::redis(url, &ns).await?),
+        SubjectKind::OursFred => Erased::boxed(kind, ours::fred(url, &ns).await?),
+        SubjectKind::RawRedis => Erased::boxed(kind, raw_redis::connect(url, &ns).await?),
+        SubjectKind::RawFred => Erased::boxed(kind, raw_fred::connect(url, &ns).await?),
+        SubjectKind::TowerSessions => Erased::boxed(kind, tower::connect(url).await?),
+        SubjectKind::ActixSession => {
+            Erased::boxed(kind, actix::connect(url, &format!("{ns}:")).await?)
+        }
+    })
+}
+
+/// Steps [`run`] reports to the progress bar for `plan`.
+pub fn steps(plan: &Plan) -> u64 {
+    let n = plan.subjects.len() as u64;
+    let sizes = plan.sizes.len() as u64;
+    let cells = plan.workloads.len() as u64 * sizes * plan.concurrency.len() as u64 * n;
+    cells + 3 * sizes * n + plan.lost_tasks.len() as u64 * n
+}
+
+/// Runs `plan` on `target`; `run` is this run's random key prefix part.
+pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> Result<Results> {
+    let started = std::time::Instant::now();
+    let topology = target.label;
+    let mut results = Results {
+        topology,
+        source: target.source.clone(),
+        redis_version: target.redis_version().await?,
+        masters: target.masters(),
+        subjects: Vec::new(),
+        cells: Vec::new(),
+        costs: Vec::new(),
+        memory: Vec::new(),
+        lost: Vec::new(),
+        idle_cpu_ms_per_s: None,
+        cleaned: 0,
+        elapsed: Default::default(),
+    };
+    let mut benches: Vec<Box<dyn Bench>> = Vec::new();
+    for &kind in &plan.subjects {
+        bar.set_message(format!("{topology}: connecting {}", kind.name()));
+        match build(kind, target, run).await {
+            Ok(bench) => {
+                benches.push(bench);
+                results.subjects.push((kind, Ok(())));
+            }
+            Err(e) => results.subjects.push((kind, Err(e.to_string()))),
+        }
+    }
+    let unavailable: Vec<(SubjectKind, String)> = results
+        .subjects
+        .iter()
+        .filter_map(|(k, r)| r.as_ref().err().map(|e| (*k, format!("n/a: {e}"))))
+        .collect();
+
+    // Memory per session.
+    for &size in &plan.sizes {
+        for bench in &benches {
+            bar.set_message(format!(
+                "{topology}: memory {} {}",
+                bench.kind().name(),
+                size.name()
+            ));
+            let bytes = bench.memory(target, size).await.map_err(|e| e.to_string());
+            results.memory.push(MemoryRow {
+                subject: bench.kind(),
+                size,
+                bytes,
+            });
+        }
+    }
+
+    // Throughput cells, all subjects back to back.
+    let mut index = 0usize;
+    for &size in &plan.sizes {
+        for &workload in &plan.workloads {
+            for &tasks in &plan.concurrency {
+                for (kind, why) in &unavailable {
+                    results.cells.push(Cell {
+                        subject: *kind,
+                        workload,
+                        size,
+                        tasks,
+                        outcome: Outcome::NotApplicable(why.clone()),
+                    });
+                    bar.inc(1);
+                }
+                for i in 0..benches.len() {
+                    let bench = &benches[(i + index) % benches.len()];
+                    bar.set_message(format!(
+                        "{topology}: {} {} x{tasks} {}",
+                        workload.name(),
+                        size.name(),
+                        bench.kind().name()
+                    ));
+                    let outcome = match bench.support(workload) {
+                        Support::Native => {
+                            match bench
+                                .measure(target, workload, size, tasks, plan.timing)
+                                .await
+                            {
+                                Ok(stats) => Outcome::Measured(stats),
+                                Err(e) => Outcome::Failed(e.to_string()),
+                            }
+                        }
+                        Support::AsCycle => Outcome::AsCycle,
+                        Support::Unsupported(why) => Outcome::NotApplicable(why.to_owned()),
+                    };
+                    results.cells.push(Cell {
+                        subject: bench.kind(),
+                        workload,
+                        size,
+                        tasks,
+                        outcome,
+                    });
+                    bar.inc(1);
+                }
+                index += 1;
+            }
+        }
+    }
+
+    // The servers' background CPU, for reading the cost runs.
+    bar.set_message(format!("{topology}: idle server CPU"));
+    results.idle_cpu_ms_per_s = idle_cpu(target).await.ok();
+
+    // Redis cost per cycle (and narrow cycle where a subject has one).
+    for &size in &plan.sizes {
+        for workload in [Workload::Cycle, Workload::Narrow] {
+            for bench in &benches {
+                bar.inc(1);
+                if workload == Workload::Narrow && bench.support(workload) != Support::Native {
+                    continue;
+                }
+                bar.set_message(format!(
+                    "{topology}: Redis cost of {} {} {}",
+                    workload.name(),
+                    size.name(),
+                    bench.kind().name()
+                ));
+                let cost = bench
+                    .cost(target, workload, size, plan.cost_tasks, plan.cost_time)
+                    .await
+                    .map_err(|e| e.to_string());
+                results.costs.push(CostRow {
+                    subject: bench.kind(),
+                    workload,
+                    size,
+                    cost,
+                });
+            }
+        }
+        bar.inc((benches.len() + 3 * unavailable.len()) as u64);
+    }
+
+    // Lost updates.
+    for &tasks in &plan.lost_tasks {
+        for bench in &benches {
+            bar.set_message(format!(
+                "{topology}: lost updates, {tasks} tasks, {}",
+                bench.kind().name()
+            ));
+            let lost = bench
+                .lost(target, tasks, plan.lost_rounds)
+                .await
+                .map_err(|e| e.to_string());
+            results.lost.push(LostRow {
+                subject: bench.kind(),
+                tasks,
+                lost,
+            });
+            bar.inc(1);
+        }
+        bar.inc(unavailable.len() as u64);
+    }
+
+    drop(benches);
+    for kind in SubjectKind::ALL {
+        if let Some(ns) = namespace(kind, run) {
+            results.cleaned += target.delete_prefix(&format!("{ns}:")).await?;
+        }
+    }
+    results.elapsed = started.elapsed();
+    Ok(results)
+}
+
+impl Results {
+    /// Whether `subject` ran on this topology.
+    pub fn available(&self, subject: SubjectKind) -> bool {
+        self.subjects
+            .iter()
+            .any(|(k, r)| *k == subject && r.is_ok())
+    }
+
+    /// The outcome of a cell, if it was planned.
+    pub fn outcome(
+        &self,
+        subject: SubjectKind,
+        workload: Workload,
+        size: Size,
+        tasks: usize,
+    ) -> Option<&Outcome> {
+        self.cells
+            .iter()
+            .find(|c| {
+                c.subject == subject && c.workload == workload && c.size == size && c.tasks == tasks
+            })
+            .map(|c| &c.outcome)
+    }
+
+    /// A cell's measurement; a narrow cycle that is the subject's cycle reads the cycle.
+    pub fn stats(
+        &self,
+        subject: SubjectKind,
+        workload: Workload,
+        size: Size,
+        tasks: usize,
+    ) -> Option<&CellStats> {
+        match self.outcome(subject, workload, size, tasks)? {
+            Outcome::Measured(stats) => Some(stats),
+            Outcome::AsCycle => self.stats(subject, Workload::Cycle, size, tasks),
+            Outcome::NotApplicable(_) | Outcome::Failed(_) => None,
+        }
+    }
+
+    /// Successful operations per second of a cell (see [`Results::stats`]).
+    pub fn ops(
+        &self,
+        subject: SubjectKind,
+        workload: Workload,
+        size: Size,
+        tasks: usize,
+    ) -> Option<f64> {
+        self.stats(subject, workload, size, tasks)
+            .filter(|s| s.ops > 0)
+            .map(CellStats::ops_per_sec)
+    }
+
+    /// A cost run; the narrow cycle of a subject without one reads its cycle.
+    pub fn cost(&self, subject: SubjectKind, workload: Workload, size: Size) -> Option<&Cost> {
+        let find = |w: Workload| {
+            self.costs
+                .iter()
+                .find(|c| c.subject == subject && c.workload == w && c.size == size)
+                .and_then(|c| c.cost.as_ref().ok())
+                .filter(|c| c.cycles > 0)
+        };
+        find(workload).or_else(|| {
+            (workload == Workload::Narrow && !subject.is_ours() && !is_raw(subject))
+                .then(|| find(Workload::Cycle))
+                .flatten()
+        })
+    }
+}
+
+/// The masters' CPU over one idle second, in ms.
+async fn idle_cpu(target: &Target) -> Result<f64> {
+    let before = target.snapshot().await?;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = target.snapshot().await?;
+    Ok(before.until(&after).cpu_seconds * 1e3 / started.elapsed().as_secs_f64())
+}
+
+fn is_raw(subject: SubjectKind) -> bool {
+    matches!(subject, SubjectKind::RawRedis | SubjectKind::RawFred)
+}
