@@ -198,7 +198,7 @@ impl<T: Transport> Store<T> {
     }
 
     /// Reads a session, following forwards. `names`: only these attributes (`HMGET`), else
-    /// all (`HGETALL`). `touch`: the touch script runs in the same round trip.
+    /// all (`HGETALL`). `touch`: a load, which writes a touch when one is due.
     async fn read(
         &self,
         token: &SessionToken,
