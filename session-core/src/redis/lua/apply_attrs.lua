@@ -8,7 +8,9 @@
 -- no clock (the key's expiry is kept at the session's expiry instant, and Redis checks it on
 -- every access), three metadata fields, one HMGET, one HSET, field names built by the client,
 -- and few Lua allocations (each table or new string costs a script about 0.2 µs of Redis
--- CPU, as much as a GET).
+-- CPU, as much as a GET). Its counter and size rules repeat apply.lua's on purpose (a shared
+-- prelude would cost every call its closures); keep the two in step: the testkit's model
+-- equivalence histories run both against the model.
 local key = KEYS[1]
 local MAX_COUNTER = 9007199254740991
 local guards = tonumber(ARGV[2])
