@@ -8,15 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use session_core::redis::{Command, Durability, Reply, Settings, Store, Transport};
 use session_core::{Delta, Error, NewSession, Policy, SessionStore};
 
 use crate::failover::StoreWorkload;
-use crate::redis_factory::{Connect, settings_for};
+use crate::redis_factory::{Connect, Counting, settings_for};
 use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_failover_workload};
 
 /// Expands to one `#[tokio::test]` per check, for the adapter the expression connects.
@@ -47,26 +46,6 @@ macro_rules! __redis_checks {
     };
 }
 
-/// Counts batches, i.e. network round trips.
-#[derive(Debug)]
-struct Counting<T> {
-    inner: T,
-    batches: AtomicUsize,
-}
-
-#[async_trait]
-impl<T: Transport> Transport for Counting<T> {
-    async fn batch(
-        &self,
-        key: &str,
-        commands: &[Command],
-        writes: bool,
-    ) -> session_core::Result<Vec<Reply>> {
-        self.batches.fetch_add(1, Ordering::SeqCst);
-        self.inner.batch(key, commands, writes).await
-    }
-}
-
 fn fast(dep: &RedisDeployment, policy: Policy) -> Settings {
     let mut settings = settings_for(dep, policy);
     settings.response_timeout = Duration::from_millis(500);
@@ -75,12 +54,7 @@ fn fast(dep: &RedisDeployment, policy: Policy) -> Settings {
 
 async fn counting<C: Connect>(c: &C, settings: Settings) -> Store<Counting<C::Transport>> {
     let inner = c.transport(&settings).await.expect("transport");
-    settings
-        .into_store(Counting {
-            inner,
-            batches: AtomicUsize::new(0),
-        })
-        .expect("store")
+    settings.into_store(Counting::new(inner)).expect("store")
 }
 
 /// One command through a transport, on the node serving `key` ("" for any node).
@@ -124,7 +98,7 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         .await
         .expect("redis");
     let store = counting(c, fast(&dep, Policy::default())).await;
-    let t = || &store.transport().inner;
+    let t = || store.transport().inner();
     let token = store
         .create(NewSession::new().put("a", &1).unwrap())
         .await
@@ -140,9 +114,9 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
     macro_rules! measure {
         ($name:literal, $trips:expr, $op:expr) => {{
             raw(t(), "", "CONFIG", &["RESETSTAT"]).await;
-            store.transport().batches.store(0, Ordering::SeqCst);
+            store.transport().reset();
             let result = $op;
-            let trips = store.transport().batches.load(Ordering::SeqCst);
+            let trips = store.transport().batches();
             let stats = command_stats(t()).await;
             table.push(format!(
                 "{:<34} round trips {trips}  redis calls {stats:?}",
@@ -275,12 +249,12 @@ pub async fn loads_touch_only_when_due<C: Connect>(c: &C) {
 async fn load_cost<T: Transport>(
     store: &Store<Counting<T>>,
     token: &session_core::SessionToken,
-) -> (usize, Option<u64>, session_core::Timestamp) {
-    let t = &store.transport().inner;
+) -> (u64, Option<u64>, session_core::Timestamp) {
+    let t = store.transport().inner();
     raw(t, "", "CONFIG", &["RESETSTAT"]).await;
-    store.transport().batches.store(0, Ordering::SeqCst);
+    store.transport().reset();
     let session = store.load(token).await.unwrap().expect("live");
-    let trips = store.transport().batches.load(Ordering::SeqCst);
+    let trips = store.transport().batches();
     let scripts = command_stats(t).await.get("evalsha").copied();
     (trips, scripts, session.last_access)
 }

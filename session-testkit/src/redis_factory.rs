@@ -2,6 +2,7 @@
 //! say how to connect to a deployment.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use session_core::redis::{Command, Reply, Settings, Store, Transport};
@@ -190,5 +191,46 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
                 _ => false,
             },
         )
+    }
+}
+
+/// A transport that counts its batches. A batch is exactly one round trip (the [`Transport`]
+/// contract), so checks and benchmarks can measure round trips instead of assuming them.
+#[derive(Debug)]
+pub struct Counting<T> {
+    inner: T,
+    batches: AtomicU64,
+}
+
+impl<T> Counting<T> {
+    /// Wraps `inner`, with the count at zero.
+    pub fn new(inner: T) -> Self {
+        Counting {
+            inner,
+            batches: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped transport (its batches are not counted).
+    pub fn inner(&self) -> &T {
+        &self.inner
+    }
+
+    /// Batches, i.e. round trips, since creation or the last [`Counting::reset`].
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::SeqCst)
+    }
+
+    /// Sets the count back to zero.
+    pub fn reset(&self) {
+        self.batches.store(0, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Transport for Counting<T> {
+    async fn batch(&self, key: &str, commands: &[Command], writes: bool) -> Result<Vec<Reply>> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.inner.batch(key, commands, writes).await
     }
 }

@@ -1,56 +1,20 @@
 //! Our stores (`ours-redis`, `ours-fred`) as subjects.
 //!
 //! They are the real `session_core::redis::Store` the adapters build, with one change: the
-//! transport is wrapped in [`Counting`], which counts batches, because a batch is exactly
+//! transport is wrapped in the testkit's [`Counting`], which counts batches, because a batch is exactly
 //! one round trip (the `Transport` contract), so the report can show round trips per cycle
 //! as measured rather than as documented. Saves are what an application sends: a delta with
 //! the one changed attribute.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use async_trait::async_trait;
-use session_core::redis::{Command, Reply, Settings, Store, Transport};
+use session_core::redis::{Settings, Store, Transport};
 use session_core::{Delta, NewSession, SessionStore, SessionToken};
 use session_fred::{FredStoreBuilder, FredTransport};
 use session_redis::{RedisStoreBuilder, RedisTransport};
+use session_testkit::redis_factory::Counting;
 
 use super::error::{BenchError, Result};
 use super::subject::{Attrs, Subject};
-
-/// A transport that counts its batches (= round trips).
-#[derive(Debug)]
-pub struct Counting<T> {
-    inner: T,
-    batches: AtomicU64,
-}
-
-impl<T> Counting<T> {
-    /// Wraps `inner`.
-    pub fn new(inner: T) -> Self {
-        Counting {
-            inner,
-            batches: AtomicU64::new(0),
-        }
-    }
-
-    /// Batches sent so far.
-    pub fn batches(&self) -> u64 {
-        self.batches.load(Ordering::Relaxed)
-    }
-}
-
-#[async_trait]
-impl<T: Transport> Transport for Counting<T> {
-    async fn batch(
-        &self,
-        key: &str,
-        commands: &[Command],
-        writes: bool,
-    ) -> session_core::Result<Vec<Reply>> {
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.inner.batch(key, commands, writes).await
-    }
-}
 
 /// One of our stores, over a counting transport.
 #[derive(Debug)]
