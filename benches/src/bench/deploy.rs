@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use redis::aio::MultiplexedConnection;
 use session_core::redis::Topology as UrlTopology;
-use session_testkit::topology::{Provider, RedisDeployment, Topology, key_slot};
+use session_testkit::topology::{Provider, RedisDeployment, Topology, cluster_masters, key_slot};
 
 use super::error::{BenchError, Result};
 use super::metrics::{self, Snapshot};
@@ -55,29 +55,6 @@ async fn connect(url: &str) -> Result<MultiplexedConnection> {
         .await?)
 }
 
-/// The masters and their slot ranges, from `CLUSTER NODES`.
-fn parse_masters(nodes: &str) -> Vec<(String, Vec<(u16, u16)>)> {
-    nodes
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 8 || !f[2].split(',').any(|x| x == "master") || f[2].contains("fail") {
-                return None;
-            }
-            let addr = f[1].split(['@', ',']).next()?.to_owned();
-            let slots: Vec<(u16, u16)> = f[8..]
-                .iter()
-                .filter(|s| !s.starts_with('['))
-                .filter_map(|s| match s.split_once('-') {
-                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                    None => s.parse().ok().map(|x| (x, x)),
-                })
-                .collect();
-            (!slots.is_empty()).then_some((addr, slots))
-        })
-        .collect()
-}
-
 impl Target {
     /// Starts `topology` (standalone or cluster) with `provider`.
     pub async fn start(topology: Topology, provider: Provider) -> Result<Target> {
@@ -115,7 +92,7 @@ impl Target {
                     .query_async(&mut connection)
                     .await?;
                 let mut masters = Vec::new();
-                for (addr, slots) in parse_masters(&nodes) {
+                for (addr, slots) in cluster_masters(&nodes) {
                     masters.push(Master {
                         connection: connect(&node_url(seed, &addr)).await?,
                         addr,
@@ -272,15 +249,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_masters_and_their_slots() {
-        let nodes = "a 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
-                     b 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [5462->-c]\n\
-                     c 127.0.0.1:7002@17002,host master - 0 0 3 connected 10923-16383\n\
-                     d 127.0.0.1:7003@17003 slave a 0 0 1 connected\n";
-        let masters = parse_masters(nodes);
-        assert_eq!(masters.len(), 3);
-        assert_eq!(masters[1], ("127.0.0.1:7001".into(), vec![(5461, 10922)]));
-        assert_eq!(masters[2].0, "127.0.0.1:7002");
+    fn node_urls_keep_the_credentials() {
         assert_eq!(node_url("redis://u:p@h:1", "x:2"), "redis://u:p@x:2");
         assert_eq!(node_url("redis://h:1", "x:2"), "redis://x:2");
     }

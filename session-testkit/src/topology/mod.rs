@@ -1101,6 +1101,20 @@ pub(crate) async fn cluster_view(url: &str) -> Result<ClusterView, TopologyError
     Ok(ClusterView::parse(&text))
 }
 
+/// The masters that serve slots, with their slot ranges, from a `CLUSTER NODES` reply;
+/// failed nodes are left out. For tools that address every master (the benchmarks sum
+/// `INFO` over them).
+pub fn cluster_masters(cluster_nodes: &str) -> Vec<(String, Vec<(u16, u16)>)> {
+    ClusterView::parse(cluster_nodes)
+        .masters_with_slots()
+        .filter(|e| !e.failed)
+        .map(|e| {
+            let slots = e.slots.iter().map(|&(a, b)| (a as u16, b as u16)).collect();
+            (e.addr.clone(), slots)
+        })
+        .collect()
+}
+
 /// The cluster hash slot of a key (CRC16/XMODEM of the hash tag or key, mod 16384).
 pub fn key_slot(key: &[u8]) -> u16 {
     let mut k = key;
@@ -1177,6 +1191,20 @@ pub(crate) fn sentinel_conf(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_masters_lists_serving_masters_and_their_slots() {
+        let nodes = "a 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
+                     b 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [5462->-c]\n\
+                     c 127.0.0.1:7002@17002,host master - 0 0 3 connected 10923-16383\n\
+                     d 127.0.0.1:7003@17003 slave a 0 0 1 connected\n\
+                     e 127.0.0.1:7004@17004 master,fail - 0 0 4 connected 7\n";
+        let masters = cluster_masters(nodes);
+        assert_eq!(masters.len(), 3);
+        assert_eq!(masters[0], ("127.0.0.1:7000".into(), vec![(0, 5460)]));
+        assert_eq!(masters[1], ("127.0.0.1:7001".into(), vec![(5461, 10922)]));
+        assert_eq!(masters[2].0, "127.0.0.1:7002");
+    }
 
     #[test]
     fn slots_match_redis() {
