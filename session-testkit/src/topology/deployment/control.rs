@@ -1,0 +1,197 @@
+//! Operations on a running [`RedisDeployment`]: finding the current masters, the fault
+//! controls on single nodes (kill, stop, start, pause, resume) and flushing all data.
+
+use std::time::Duration;
+
+use crate::topology::cluster::cluster_view;
+use crate::topology::probe::{query, sentinel_master_addr, wait_ping};
+use crate::topology::{NodeHandle, NodeId, NodeState, Provider, Topology, TopologyError};
+
+use super::RedisDeployment;
+
+impl RedisDeployment {
+    /// The current masters: standalone the node; cluster the masters serving slots (from
+    /// `CLUSTER NODES` of a reachable node); sentinel the master the sentinels report.
+    pub async fn masters(&self) -> Result<Vec<NodeId>, TopologyError> {
+        match self.topology {
+            Topology::Standalone => Ok(vec![NodeId(0)]),
+            Topology::Cluster => {
+                let mut last = None;
+                for n in self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.state() == NodeState::Running)
+                {
+                    match cluster_view(&n.url()).await {
+                        Ok(view) => {
+                            let mut out: Vec<NodeId> = view
+                                .masters_with_slots()
+                                .filter_map(|e| self.node_by_addr(&e.addr))
+                                .collect();
+                            out.sort();
+                            return Ok(out);
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| TopologyError::Config("no running cluster node".into())))
+            }
+            Topology::Sentinel => {
+                let mut last = None;
+                for s in &self.sentinels {
+                    match sentinel_master_addr(
+                        &s.url(),
+                        self.master_name.as_deref().unwrap_or_default(),
+                    )
+                    .await
+                    {
+                        Ok(addr) => {
+                            return match self.node_by_addr(&addr) {
+                                Some(id) => Ok(vec![id]),
+                                None if self.provider == Provider::Url => Ok(vec![NodeId(0)]),
+                                None => Err(TopologyError::Config(format!(
+                                    "sentinels report master {addr}, which is not a node of this deployment"
+                                ))),
+                            };
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last.unwrap_or_else(|| TopologyError::Config("no sentinel".into())))
+            }
+        }
+    }
+
+    /// Kills a data node (SIGKILL / `docker kill`). Bring it back with [`Self::start_node`].
+    pub async fn kill(&self, node: NodeId) -> Result<(), TopologyError> {
+        let n = self.node(node)?;
+        match &n.handle {
+            NodeHandle::Container(c) => c.kill().await?,
+            NodeHandle::Process(p) => p.kill()?,
+            NodeHandle::External => return Err(self.unsupported("kill")),
+        }
+        n.set_state(NodeState::Stopped);
+        Ok(())
+    }
+
+    /// Stops a data node gracefully (SIGTERM, then SIGKILL after 10 s / `docker stop`).
+    pub async fn stop(&self, node: NodeId) -> Result<(), TopologyError> {
+        let n = self.node(node)?;
+        match &n.handle {
+            NodeHandle::Container(c) => c.stop().await?,
+            NodeHandle::Process(p) => p.stop().await?,
+            NodeHandle::External => return Err(self.unsupported("stop")),
+        }
+        n.set_state(NodeState::Stopped);
+        Ok(())
+    }
+
+    /// Starts a stopped or killed node again, with the same data directory / container and
+    /// port, and waits (bounded) until it answers PING. A running node is left alone.
+    /// A container may get a different IP on restart; [`Self::node_urls`] reflects it.
+    pub async fn start_node(&self, node: NodeId) -> Result<(), TopologyError> {
+        let n = self.node(node)?;
+        match n.state() {
+            NodeState::Running => return Ok(()),
+            NodeState::Paused => {
+                return Err(TopologyError::InvalidState {
+                    node,
+                    state: NodeState::Paused,
+                    operation: "start (use resume)",
+                });
+            }
+            NodeState::Stopped => {}
+        }
+        match &n.handle {
+            NodeHandle::Container(c) => {
+                let addr = c.start().await?;
+                *n.addr.lock().unwrap_or_else(|e| e.into_inner()) = addr;
+            }
+            NodeHandle::Process(p) => p.start().await?,
+            NodeHandle::External => return Err(self.unsupported("start_node")),
+        }
+        n.set_state(NodeState::Running);
+        wait_ping(&n.url(), Duration::from_secs(30)).await
+    }
+
+    /// Freezes a node (SIGSTOP / `docker pause`): its sockets stay open but it does not answer.
+    pub async fn pause(&self, node: NodeId) -> Result<(), TopologyError> {
+        let n = self.node(node)?;
+        if n.state() != NodeState::Running {
+            return Err(TopologyError::InvalidState {
+                node,
+                state: n.state(),
+                operation: "pause",
+            });
+        }
+        match &n.handle {
+            NodeHandle::Container(c) => c.pause().await?,
+            NodeHandle::Process(p) => p.signal("-STOP").await?,
+            NodeHandle::External => return Err(self.unsupported("pause")),
+        }
+        n.set_state(NodeState::Paused);
+        Ok(())
+    }
+
+    /// Resumes a paused node (SIGCONT / `docker unpause`).
+    pub async fn resume(&self, node: NodeId) -> Result<(), TopologyError> {
+        let n = self.node(node)?;
+        if n.state() != NodeState::Paused {
+            return Err(TopologyError::InvalidState {
+                node,
+                state: n.state(),
+                operation: "resume",
+            });
+        }
+        match &n.handle {
+            NodeHandle::Container(c) => c.unpause().await?,
+            NodeHandle::Process(p) => p.signal("-CONT").await?,
+            NodeHandle::External => return Err(self.unsupported("resume")),
+        }
+        n.set_state(NodeState::Running);
+        Ok(())
+    }
+
+    /// `FLUSHALL` on every current master.
+    pub async fn flush(&self) -> Result<(), TopologyError> {
+        let urls: Vec<String> = match (self.topology, self.provider) {
+            (Topology::Sentinel, _) => {
+                let name = self.master_name.clone().unwrap_or_default();
+                vec![format!(
+                    "redis://{}",
+                    sentinel_master_addr(&self.sentinels[0].url(), &name).await?
+                )]
+            }
+            (Topology::Cluster, _) => {
+                let mut out = Vec::new();
+                let mut last = None;
+                for n in self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.state() == NodeState::Running)
+                {
+                    match cluster_view(&n.url()).await {
+                        Ok(v) => {
+                            out = v
+                                .masters_with_slots()
+                                .map(|e| format!("redis://{}", e.addr))
+                                .collect();
+                            last = None;
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                if let Some(e) = last {
+                    return Err(e);
+                }
+                out
+            }
+            (Topology::Standalone, _) => vec![self.nodes[0].url()],
+        };
+        for u in urls {
+            let _: () = query(&u, &redis::cmd("FLUSHALL")).await?;
+        }
+        Ok(())
+    }
+}
