@@ -26,7 +26,21 @@ impl SessionHandle {
 
     /// The digest as 64 lowercase hex characters, as it appears in storage keys.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = String::with_capacity(64);
+        self.push_hex(&mut out);
+        out
+    }
+
+    /// Appends the hex form to `out`. Keys are built on every operation, so this writes in
+    /// place rather than through `format!` and a temporary string.
+    fn push_hex(&self, out: &mut String) {
+        let mut buf = [0u8; 64];
+        // Cannot fail: the buffer is exactly twice the digest's length.
+        if hex::encode_to_slice(self.0, &mut buf).is_ok()
+            && let Ok(text) = std::str::from_utf8(&buf)
+        {
+            out.push_str(text);
+        }
     }
 
     /// Parses the hex form written by [`SessionHandle::to_hex`] (as read back from a store's
@@ -130,7 +144,13 @@ impl KeyLayout {
 
     /// The key of a session.
     pub fn session_key(&self, handle: &SessionHandle) -> String {
-        format!("{}:{{{}}}", self.namespace, handle.to_hex())
+        let namespace = self.namespace.as_str();
+        let mut key = String::with_capacity(namespace.len() + 67);
+        key.push_str(namespace);
+        key.push_str(":{");
+        handle.push_hex(&mut key);
+        key.push('}');
+        key
     }
 
     /// The key of a principal's index of sessions.

@@ -166,6 +166,26 @@ impl FredTransport {
 
     /// Sends the batch once, as one pipeline on one client; one result per command, or one
     /// error for the whole batch.
+    /// A command's name and arguments as fred sends them (scripts as `EVALSHA`, or `EVAL`
+    /// after `NOSCRIPT`).
+    fn encode(key: &str, command: &Command, eval: bool) -> (&'static str, Vec<Value>) {
+        match command {
+            Command::Plain(name, args) => (name, args.iter().map(|a| bytes(a)).collect()),
+            Command::Script(script, args) => {
+                let mut all = Vec::with_capacity(args.len() + 3);
+                if eval {
+                    all.push(Value::from(script.source));
+                } else {
+                    all.push(Value::from(script.sha1()));
+                }
+                all.push(Value::Integer(1));
+                all.push(bytes(key.as_bytes()));
+                all.extend(args.iter().map(|a| bytes(a)));
+                (if eval { "EVAL" } else { "EVALSHA" }, all)
+            }
+        }
+    }
+
     async fn send(
         &self,
         key: &str,
@@ -188,24 +208,19 @@ impl FredTransport {
             }),
             ..Options::default()
         };
+        // One command (a write script, a read of the index) goes alone: fred's pipelines cost
+        // the client more than a plain command. Its error is the whole batch's, which
+        // `batch` reads as the answer of a one-command batch.
+        if let [command] = commands {
+            let (name, args) = Self::encode(key, command, eval);
+            let custom = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+            let value: Value = client.with_options(&options).custom(custom, args).await?;
+            return Ok(vec![Ok(value)]);
+        }
         let pipeline = client.pipeline();
         let queue = pipeline.with_options(&options);
         for command in commands {
-            let (name, args): (&'static str, Vec<Value>) = match command {
-                Command::Plain(name, args) => (name, args.iter().map(|a| bytes(a)).collect()),
-                Command::Script(script, args) => {
-                    let mut all = Vec::with_capacity(args.len() + 3);
-                    if eval {
-                        all.push(Value::from(script.source));
-                    } else {
-                        all.push(Value::from(script.sha1()));
-                    }
-                    all.push(Value::Integer(1));
-                    all.push(bytes(key.as_bytes()));
-                    all.extend(args.iter().map(|a| bytes(a)));
-                    (if eval { "EVAL" } else { "EVALSHA" }, all)
-                }
-            };
+            let (name, args) = Self::encode(key, command, eval);
             let custom = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
             let () = queue.custom(custom, args).await?;
         }
@@ -233,14 +248,15 @@ impl Transport for FredTransport {
         let mut eval = false;
         let mut refusals = 0;
         let started = Instant::now();
+        // Asked only after a failure: the clock stays off the path of a batch that succeeds.
+        let retry_left = || started.elapsed() < self.retry_budget;
         loop {
-            let retry_left = started.elapsed() < self.retry_budget;
             let items = match self.send(key, commands, eval).await {
                 Ok(items) => items,
                 Err(e) => {
                     let failure = classify(e);
                     match failure {
-                        Failure::NotRun(why) if retry_left => {
+                        Failure::NotRun(why) if retry_left() => {
                             refusals += 1;
                             tracing::debug!(error = %why, refusals, "batch not run, sending again");
                             tokio::time::sleep(REDIRECT_PAUSE).await;
@@ -248,7 +264,7 @@ impl Transport for FredTransport {
                         }
                         // A read may be sent again.
                         Failure::Unknown(e)
-                            if !writes && retry_left && e.kind() != &ErrorKind::Timeout =>
+                            if !writes && retry_left() && e.kind() != &ErrorKind::Timeout =>
                         {
                             refusals += 1;
                             tracing::debug!(error = %e, refusals, "read failed, sending again");
@@ -303,7 +319,7 @@ impl Transport for FredTransport {
                 eval = true;
                 continue;
             }
-            if retry_left && replies.iter().any(|r| code(r, &refused)) {
+            if replies.iter().any(|r| code(r, &refused)) && retry_left() {
                 refusals += 1;
                 tracing::debug!(refusals, "batch refused, sending again");
                 tokio::time::sleep(REDIRECT_PAUSE).await;

@@ -59,6 +59,14 @@ pub(crate) fn create_args(new: &PreparedNew) -> Vec<Vec<u8>> {
     args
 }
 
+/// The hash field of attribute `name`: `=name` (its value) or `#name` (its version).
+pub(crate) fn field(prefix: u8, name: &str) -> Vec<u8> {
+    let mut f = Vec::with_capacity(name.len() + 1);
+    f.push(prefix);
+    f.extend_from_slice(name.as_bytes());
+    f
+}
+
 /// Arguments of the `apply` script.
 pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
     let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
@@ -97,12 +105,6 @@ pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
 /// (`=name`, `#name`), so the script builds no strings: guards as (kind, field, version),
 /// operations (puts, removes, increments only) as (kind, `=name`, `#name`, argument).
 pub(crate) fn apply_attrs_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
-    let field = |prefix: u8, name: &str| {
-        let mut f = Vec::with_capacity(name.len() + 1);
-        f.push(prefix);
-        f.extend_from_slice(name.as_bytes());
-        f
-    };
     let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
     for guard in delta.guards() {
         let [kind, f, version] = match guard {
@@ -144,81 +146,105 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| corrupt(format!("{what} is not UTF-8")))
 }
 
+/// The slot of a metadata field in [`META`]; `None` for other fields (`_z` and unknown
+/// metadata, which reads ignore).
+fn meta_slot(field: &[u8]) -> Option<usize> {
+    META.iter().position(|m| m.as_bytes() == field)
+}
+
 /// Decodes a session hash (field/value pairs, as `HGETALL` returns them, or the non-nil
 /// answers of an `HMGET`) read at server time `now`.
-pub fn decode_session(
+///
+/// Every load runs this, so it decodes in one pass into the session's own map, with one
+/// string per attribute name and no intermediate maps.
+pub fn decode_session<F: AsRef<[u8]>>(
     handle: SessionHandle,
-    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    pairs: impl IntoIterator<Item = (F, Vec<u8>)>,
     now: Timestamp,
 ) -> Result<Lookup> {
-    if pairs.is_empty() {
-        return Ok(Lookup::Gone);
+    let mut meta: [Option<Vec<u8>>; META.len()] = Default::default();
+    let mut found = false;
+    // (value, version) per attribute: an attribute's two fields may come in any order.
+    let mut attrs: BTreeMap<String, (Option<Vec<u8>>, Option<u64>)> = BTreeMap::new();
+    fn slot<'m>(
+        attrs: &'m mut BTreeMap<String, (Option<Vec<u8>>, Option<u64>)>,
+        name: &[u8],
+    ) -> Result<&'m mut (Option<Vec<u8>>, Option<u64>)> {
+        let name =
+            std::str::from_utf8(name).map_err(|_| corrupt("an attribute name is not UTF-8"))?;
+        if !attrs.contains_key(name) {
+            attrs.insert(name.to_owned(), (None, None));
+        }
+        attrs
+            .get_mut(name)
+            .ok_or_else(|| corrupt("attribute map lost an entry"))
     }
-    let mut meta: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut values: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
     for (field, value) in pairs {
+        found = true;
+        let field = field.as_ref();
         match field.split_first() {
-            Some((b'=', name)) => {
-                values.insert(utf8(name.to_vec(), "an attribute name")?, value);
-            }
+            Some((b'=', name)) => slot(&mut attrs, name)?.0 = Some(value),
             Some((b'#', name)) => {
-                let name = utf8(name.to_vec(), "an attribute name")?;
-                let version = parse_u64(&value, &name)?;
-                versions.insert(name, version);
+                let version = parse_u64(&value, &String::from_utf8_lossy(name))?;
+                slot(&mut attrs, name)?.1 = Some(version);
             }
             Some((b'_', _)) => {
-                meta.insert(utf8(field, "a field name")?, value);
+                if let Some(i) = meta_slot(field) {
+                    meta[i] = Some(value);
+                }
             }
             _ => return Err(corrupt("a field outside the session layout")),
         }
     }
-    match meta.get("_s").map(Vec::as_slice) {
+    if !found {
+        return Ok(Lookup::Gone);
+    }
+    let [
+        state,
+        forward,
+        version,
+        created,
+        accessed,
+        idle,
+        deadline,
+        principal,
+    ] = meta;
+    match state.as_deref() {
         Some(b"deleted") => return Ok(Lookup::Gone),
         Some(b"moved") => {
-            let to = meta
-                .get("_f")
-                .ok_or_else(|| corrupt("a forward without a target"))?;
+            let to = forward.ok_or_else(|| corrupt("a forward without a target"))?;
             return Ok(Lookup::Moved(SessionHandle::from_hex(&utf8(
-                to.clone(),
+                to,
                 "a forward",
             )?)?));
         }
         Some(_) => return Err(corrupt("unknown session state")),
         None => {}
     }
-    let field = |name: &str| -> Result<u64> {
+    let field = |value: Option<Vec<u8>>, name: &str| -> Result<u64> {
         parse_u64(
-            meta.get(name)
-                .ok_or_else(|| corrupt(format!("missing field {name}")))?,
+            &value.ok_or_else(|| corrupt(format!("missing field {name}")))?,
             name,
         )
     };
-    let version = field("_v")?;
-    let mut attributes = BTreeMap::new();
-    for (name, value) in values {
-        let version = versions
-            .remove(&name)
-            .ok_or_else(|| corrupt(format!("attribute {name:?} has no version")))?;
-        attributes.insert(name, Attribute { value, version });
-    }
-    if !versions.is_empty() {
-        return Err(corrupt("an attribute version without a value"));
-    }
+    let attributes = attrs
+        .into_iter()
+        .map(|(name, entry)| match entry {
+            (Some(value), Some(version)) => Ok((name, Attribute { value, version })),
+            (Some(_), None) => Err(corrupt(format!("attribute {name:?} has no version"))),
+            (None, _) => Err(corrupt("an attribute version without a value")),
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
     let session = Session {
         handle,
-        version,
-        created_at: Timestamp::from_millis(field("_c")?),
-        last_access: Timestamp::from_millis(field("_a")?),
-        idle_timeout: Duration::from_millis(field("_i")?),
-        deadline: meta
-            .get("_d")
-            .map(|d| parse_u64(d, "_d").map(Timestamp::from_millis))
+        version: field(version, "_v")?,
+        created_at: Timestamp::from_millis(field(created, "_c")?),
+        last_access: Timestamp::from_millis(field(accessed, "_a")?),
+        idle_timeout: Duration::from_millis(field(idle, "_i")?),
+        deadline: deadline
+            .map(|d| parse_u64(&d, "_d").map(Timestamp::from_millis))
             .transpose()?,
-        principal: meta
-            .remove("_p")
-            .map(|p| utf8(p, "the principal"))
-            .transpose()?,
+        principal: principal.map(|p| utf8(p, "the principal")).transpose()?,
         attributes,
     };
     if now >= session.expires_at() {
@@ -242,15 +268,15 @@ pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
-/// `HMGET` of `fields` to the pairs that are present.
-pub(crate) fn present(fields: &[Vec<u8>], reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+/// `HMGET` of `fields` to the pairs that are present (the field names borrowed, not copied).
+pub(crate) fn present(fields: &[Vec<u8>], reply: Reply) -> Result<Vec<(&[u8], Vec<u8>)>> {
     let Reply::Array(items) = reply else {
         return Err(reply_error(reply, "HMGET"));
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
     for (field, item) in fields.iter().zip(items) {
         if item != Reply::Nil {
-            out.push((field.clone(), bytes(item)?));
+            out.push((field.as_slice(), bytes(item)?));
         }
     }
     Ok(out)

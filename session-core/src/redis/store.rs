@@ -135,15 +135,9 @@ impl<T: Transport> Store<T> {
         self.layout.session_key(handle)
     }
 
-    /// Runs one write script on `key`, with `WAIT` behind it when durability is on; returns
-    /// the script's answer and the replicas that acknowledged.
-    async fn write(
-        &self,
-        key: &str,
-        script: &'static Script,
-        args: Vec<Vec<u8>>,
-        unsafe_to_resend: bool,
-    ) -> Result<(Answer, Option<u64>)> {
+    /// The batch of one write script: the script, with `WAIT` behind it when durability is
+    /// on. Built once per operation and re-sent unchanged when a forward leads to another key.
+    fn script_batch(&self, script: &'static Script, args: Vec<Vec<u8>>) -> Vec<Command> {
         let mut commands = vec![Command::Script(script, args)];
         if let Some(d) = self.durability {
             let wait = vec![
@@ -152,16 +146,31 @@ impl<T: Transport> Store<T> {
             ];
             commands.push(Command::Plain("WAIT", wait));
         }
+        commands
+    }
+
+    /// Sends a [`Store::script_batch`] for `key`; returns the script's answer and the
+    /// replicas that acknowledged.
+    async fn run(
+        &self,
+        key: &str,
+        commands: &[Command],
+        unsafe_to_resend: bool,
+    ) -> Result<(Answer, Option<u64>)> {
+        let name = match commands.first() {
+            Some(Command::Script(script, _)) => script.name,
+            _ => "script",
+        };
         let mut replies = self
             .transport
-            .batch(key, &commands, unsafe_to_resend)
+            .batch(key, commands, unsafe_to_resend)
             .await?
             .into_iter();
         let answer = Answer::of(
             replies
                 .next()
                 .ok_or_else(|| Error::backend("empty batch reply"))?,
-            script.name,
+            name,
         )?;
         let waited = replies
             .next()
@@ -169,6 +178,18 @@ impl<T: Transport> Store<T> {
             .transpose()?
             .map(|n| n.max(0) as u64);
         Ok((answer, waited))
+    }
+
+    /// Runs one write script on `key` (see [`Store::script_batch`] and [`Store::run`]).
+    async fn write(
+        &self,
+        key: &str,
+        script: &'static Script,
+        args: Vec<Vec<u8>>,
+        unsafe_to_resend: bool,
+    ) -> Result<(Answer, Option<u64>)> {
+        let commands = self.script_batch(script, args);
+        self.run(key, &commands, unsafe_to_resend).await
     }
 
     /// Fails a successful write whose `WAIT` fell short.
@@ -223,20 +244,18 @@ impl<T: Transport> Store<T> {
         touch: bool,
     ) -> Result<Lookup> {
         let key = self.key(&handle);
-        let fields: Option<Vec<Vec<u8>>> = names.map(|names| {
-            let meta = META.iter().map(|f| f.as_bytes().to_vec());
-            let attrs = names
-                .iter()
-                .flat_map(|n| [format!("={n}").into_bytes(), format!("#{n}").into_bytes()]);
-            meta.chain(attrs).collect()
-        });
-        let read = match &fields {
-            Some(fields) => {
-                let mut args = vec![key.clone().into_bytes()];
-                args.extend(fields.iter().cloned());
+        let read = match names {
+            Some(names) => {
+                let mut args = Vec::with_capacity(1 + META.len() + 2 * names.len());
+                args.push(key.as_bytes().to_vec());
+                args.extend(META.iter().map(|f| f.as_bytes().to_vec()));
+                for name in names {
+                    args.push(codec::field(b'=', name));
+                    args.push(codec::field(b'#', name));
+                }
                 Command::Plain("HMGET", args)
             }
-            None => Command::Plain("HGETALL", vec![key.clone().into_bytes()]),
+            None => Command::Plain("HGETALL", vec![key.as_bytes().to_vec()]),
         };
         // With a zero touch interval every load writes, so the touch script rides in the
         // read's round trip. Otherwise a load is a plain read with the server's clock, and
@@ -248,9 +267,10 @@ impl<T: Transport> Store<T> {
         } else {
             Command::Plain("TIME", Vec::new())
         };
+        let commands = [read, clock];
         let mut replies = self
             .transport
-            .batch(&key, &[read, clock], false)
+            .batch(&key, &commands, false)
             .await?
             .into_iter();
         let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
@@ -265,11 +285,12 @@ impl<T: Transport> Store<T> {
         } else {
             (codec::time(clock)?, None)
         };
-        let pairs = match &fields {
-            Some(fields) => codec::present(fields, data)?,
-            None => codec::pairs(data)?,
+        let mut lookup = match &commands[0] {
+            Command::Plain("HMGET", args) => {
+                codec::decode_session(handle, codec::present(&args[1..], data)?, now)?
+            }
+            _ => codec::decode_session(handle, codec::pairs(data)?, now)?,
         };
-        let mut lookup = codec::decode_session(handle, pairs, now)?;
         if let Lookup::Live(session) = &mut lookup {
             if let Some(at) = touched_at {
                 session.last_access = session.last_access.max(at);
@@ -300,9 +321,10 @@ impl<T: Transport> Store<T> {
     ) -> Result<R> {
         let asked = token.handle();
         let mut handle = asked;
+        let commands = self.script_batch(script, args);
         for _ in 0..=MAX_FORWARDS {
             let (mut answer, waited) = self
-                .write(&self.key(&handle), script, args.clone(), unsafe_to_resend)
+                .run(&self.key(&handle), &commands, unsafe_to_resend)
                 .await?;
             if let Some(next) = answer.common(asked)? {
                 handle = next;
@@ -380,7 +402,7 @@ impl<T: Transport> SessionStore for Store<T> {
     #[tracing::instrument(level = "debug", name = "session.create", skip_all, fields(handle))]
     async fn create(&self, new: NewSession) -> Result<Created> {
         let new = prepare_new(&self.policy, new)?;
-        let args = codec::create_args(&new);
+        let commands = self.script_batch(&CREATE, codec::create_args(&new));
         for _ in 0..ATTEMPTS {
             let token = SessionToken::generate();
             let handle = token.handle();
@@ -388,9 +410,7 @@ impl<T: Transport> SessionStore for Store<T> {
             if let Some(p) = &new.principal {
                 self.index_add(p, &handle).await?;
             }
-            let (mut answer, waited) = self
-                .write(&self.key(&handle), &CREATE, args.clone(), true)
-                .await?;
+            let (mut answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
             match answer.status.as_str() {
                 "OK" => {
                     self.durable(waited)?;
@@ -443,6 +463,7 @@ impl<T: Transport> SessionStore for Store<T> {
         } else {
             (&APPLY, codec::apply_args(delta, &limits))
         };
+        let commands = self.script_batch(script, args);
         let mut indexed = Vec::new();
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
@@ -452,9 +473,7 @@ impl<T: Transport> SessionStore for Store<T> {
                 self.index_add(p, &handle).await?;
                 indexed.push(handle);
             }
-            let (answer, waited) = self
-                .write(&self.key(&handle), script, args.clone(), true)
-                .await?;
+            let (answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
             match codec::apply_answer(answer, delta, token.handle(), &limits)? {
                 Ok(applied) => {
                     self.durable(waited)?;
@@ -571,7 +590,7 @@ impl<T: Transport> SessionStore for Store<T> {
         for member in members {
             let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
             let key = self.key(&handle);
-            let mut args = vec![key.clone().into_bytes()];
+            let mut args = vec![key.as_bytes().to_vec()];
             args.extend(fields.iter().cloned());
             let (data, now) = self
                 .read_at_server_time(&key, Command::Plain("HMGET", args))
