@@ -285,6 +285,8 @@ impl<T: Transport> Store<T> {
         } else {
             (codec::time(clock)?, None)
         };
+        // An `HMGET` answers its own arguments after the key, in order: decode against those
+        // (borrowed) field names rather than a second copy of the list.
         let mut lookup = match &commands[0] {
             Command::Plain("HMGET", args) => {
                 codec::decode_session(handle, codec::present(&args[1..], data)?, now)?
