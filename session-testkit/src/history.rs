@@ -101,7 +101,9 @@ impl From<&Error> for ErrorKind {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources on one line (`outer: cause: root cause`), so a recorded outcome
+/// or a report keeps the cause a client library put in `source()`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -22,6 +22,7 @@ use std::fmt;
 use actix_session::storage::{RedisSessionStore, SessionKey, SessionStore};
 use async_trait::async_trait;
 use session_core::redis::Topology;
+use session_testkit::history::error_chain;
 
 use super::error::{BenchError, Result};
 use super::plan::Workload;
@@ -47,21 +48,9 @@ pub struct ActixSession {
     state: HashMap<String, String>,
 }
 
-/// An error and its sources on one line (actix-session's errors hide the Redis reply in
-/// their source).
-fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 fn peer(e: &(dyn StdError + 'static)) -> BenchError {
-    BenchError::peer(NAME, chain(e))
+    // actix-session's errors hide the Redis reply in their source.
+    BenchError::peer(NAME, error_chain(e))
 }
 
 fn session_key(key: &str) -> Result<SessionKey> {
@@ -95,7 +84,7 @@ pub async fn connect(url: &str, prefix: &str) -> Result<Actix> {
             let mut observed = None;
             for _ in 0..32 {
                 if let Err(e) = store.save(HashMap::new(), &ttl()).await {
-                    observed = Some(chain(&e));
+                    observed = Some(error_chain(&e));
                     break;
                 }
             }
