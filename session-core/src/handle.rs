@@ -21,7 +21,12 @@ pub struct SessionHandle([u8; 32]);
 impl SessionHandle {
     /// The handle of `token`: SHA-256 of its 16 raw bytes.
     pub fn of(token: &SessionToken) -> Self {
-        SessionHandle(Sha256::digest(token.as_bytes()).into())
+        token.handle()
+    }
+
+    /// The digest of a token's bytes (tokens compute it once, when made).
+    pub(crate) fn digest(token: &[u8; 16]) -> Self {
+        SessionHandle(Sha256::digest(token).into())
     }
 
     /// The digest as 64 lowercase hex characters, as it appears in storage keys.

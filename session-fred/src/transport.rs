@@ -18,6 +18,12 @@ use session_core::redis::{Command, Reply, Transport};
 /// when the transport's retry budget is spent.
 const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
 
+/// Waits [`REDIRECT_PAUSE`]. The timer is boxed because it is rarely needed, and a batch's
+/// future would otherwise carry its size.
+fn pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
+}
+
 /// The error of a batch not sent because its client had no connection.
 const NOT_CONNECTED: &str = "not connected (batch not sent)";
 
@@ -131,7 +137,8 @@ fn reply(value: Value) -> Reply {
     match value {
         Value::Null => Reply::Nil,
         Value::Integer(i) => Reply::Int(i),
-        Value::Bytes(b) => Reply::Bytes(b.to_vec()),
+        // Without a copy when the reply owns its buffer alone.
+        Value::Bytes(b) => Reply::Bytes(Vec::from(b)),
         Value::String(s) => Reply::Bytes(s.as_bytes().to_vec()),
         Value::Boolean(b) => Reply::Int(i64::from(b)),
         Value::Double(d) => Reply::Bytes(d.to_string().into_bytes()),
@@ -259,7 +266,7 @@ impl Transport for FredTransport {
                         Failure::NotRun(why) if retry_left() => {
                             refusals += 1;
                             tracing::debug!(error = %why, refusals, "batch not run, sending again");
-                            tokio::time::sleep(REDIRECT_PAUSE).await;
+                            pause().await;
                             continue;
                         }
                         // A read may be sent again.
@@ -268,7 +275,7 @@ impl Transport for FredTransport {
                         {
                             refusals += 1;
                             tracing::debug!(error = %e, refusals, "read failed, sending again");
-                            tokio::time::sleep(REDIRECT_PAUSE).await;
+                            pause().await;
                             continue;
                         }
                         Failure::Unknown(e) if writes => {
@@ -322,7 +329,7 @@ impl Transport for FredTransport {
             if replies.iter().any(|r| code(r, &refused)) && retry_left() {
                 refusals += 1;
                 tracing::debug!(refusals, "batch refused, sending again");
-                tokio::time::sleep(REDIRECT_PAUSE).await;
+                pause().await;
                 continue;
             }
             return Ok(replies);

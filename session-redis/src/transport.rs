@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
@@ -17,6 +17,12 @@ use tokio::sync::Mutex;
 /// redirect, a node still loading, a failover in progress, a refused connection). Re-sends
 /// stop when the transport's retry budget is spent.
 const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Waits [`REDIRECT_PAUSE`]. The timer is boxed because it is rarely needed, and a batch's
+/// future would otherwise carry its size.
+fn pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
+}
 
 /// How the transport reaches Redis.
 pub(crate) enum Connection {
@@ -67,25 +73,69 @@ impl fmt::Debug for RedisTransport {
     }
 }
 
-fn pipeline(key: &str, commands: &[Command], eval: bool) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for command in commands {
-        match command {
-            Command::Plain(name, args) => {
-                pipe.cmd(name).arg(args);
-            }
-            Command::Script(script, args) => {
-                if eval {
-                    pipe.cmd("EVAL").arg(script.source);
-                } else {
-                    pipe.cmd("EVALSHA").arg(script.sha1());
-                }
-                pipe.arg(1).arg(key).arg(args);
-            }
+/// One command as redis-rs sends it, its buffers sized once (growing them argument by
+/// argument showed in profiles).
+fn command(key: &str, command: &Command, eval: bool) -> redis::Cmd {
+    let data = |args: &[Vec<u8>]| args.iter().map(Vec::len).sum::<usize>();
+    match command {
+        Command::Plain(name, args) => {
+            let mut cmd = redis::Cmd::with_capacity(1 + args.len(), name.len() + data(args));
+            cmd.arg(*name).arg(args);
+            cmd
+        }
+        Command::Script(script, args) => {
+            let (name, body) = if eval {
+                ("EVAL", script.source)
+            } else {
+                ("EVALSHA", script.sha1())
+            };
+            let mut cmd = redis::Cmd::with_capacity(
+                4 + args.len(),
+                name.len() + body.len() + 1 + key.len() + data(args),
+            );
+            cmd.arg(name).arg(body).arg(1).arg(key).arg(args);
+            cmd
         }
     }
-    pipe
+}
+
+/// A batch as redis-rs sends it: most batches (every write script) are one command, which
+/// goes without a pipeline's bookkeeping.
+enum Request {
+    One(redis::Cmd),
+    Many(redis::Pipeline),
+}
+
+impl Request {
+    fn new(key: &str, commands: &[Command], eval: bool) -> Self {
+        if let [one] = commands {
+            return Request::One(command(key, one, eval));
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for c in commands {
+            pipe.add_command(command(key, c, eval));
+        }
+        Request::Many(pipe)
+    }
+
+    /// Sends the batch on `connection`: one result per command (a server error as `Err`),
+    /// or the error that kept the batch from being answered.
+    async fn send(
+        &self,
+        connection: &mut impl ConnectionLike,
+    ) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+        match self {
+            Request::One(cmd) => {
+                let item = match connection.req_packed_command(cmd).await? {
+                    Value::ServerError(e) => Err(e.into()),
+                    value => Ok(value),
+                };
+                Ok(vec![item])
+            }
+            Request::Many(pipe) => pipe.query_async(connection).await,
+        }
+    }
 }
 
 fn reply(value: Value) -> Reply {
@@ -140,49 +190,52 @@ fn map_error(e: RedisError, writes: bool) -> Error {
 }
 
 impl RedisTransport {
-    async fn query(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+    async fn query(&self, request: &Request) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
         match &self.connection {
-            Connection::Standalone(c) => pipe.query_async(&mut c.clone()).await,
-            Connection::Cluster(c) => pipe.query_async(&mut c.clone()).await,
-            Connection::Sentinel(sentinel) => {
-                let Sentinel {
-                    client,
-                    master,
-                    config,
-                } = &**sentinel;
-                let mut connection = {
-                    let mut guard = master.lock().await;
-                    match &*guard {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = client
-                                .lock()
-                                .await
-                                .get_async_connection_with_config(config)
-                                .await?;
-                            *guard = Some(c.clone());
-                            c
-                        }
-                    }
-                };
-                let result: Result<Vec<redis::RedisResult<Value>>, RedisError> =
-                    pipe.query_async(&mut connection).await;
-                let stale = match &result {
-                    Err(e) => e.is_io_error() || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)),
-                    Ok(items) => items
-                        .iter()
-                        .any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)))),
-                };
-                if stale {
-                    // A failover may have happened: ask the sentinels again next time.
-                    *master.lock().await = None;
-                }
-                result
-            }
+            Connection::Standalone(c) => request.send(&mut c.clone()).await,
+            Connection::Cluster(c) => request.send(&mut c.clone()).await,
+            // Boxed: resolving and connecting to a master are large futures, and every
+            // batch's future would carry their size (it is allocated and moved per batch).
+            Connection::Sentinel(sentinel) => Box::pin(sentinel.query(request)).await,
         }
+    }
+}
+
+impl Sentinel {
+    /// Sends `request` to the current master, resolving it first if needed.
+    async fn query(&self, request: &Request) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+        let Sentinel {
+            client,
+            master,
+            config,
+        } = self;
+        let mut connection = {
+            let mut guard = master.lock().await;
+            match &*guard {
+                Some(c) => c.clone(),
+                None => {
+                    let c = client
+                        .lock()
+                        .await
+                        .get_async_connection_with_config(config)
+                        .await?;
+                    *guard = Some(c.clone());
+                    c
+                }
+            }
+        };
+        let result = request.send(&mut connection).await;
+        let stale = match &result {
+            Err(e) => e.is_io_error() || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)),
+            Ok(items) => items
+                .iter()
+                .any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)))),
+        };
+        if stale {
+            // A failover may have happened: ask the sentinels again next time.
+            *master.lock().await = None;
+        }
+        result
     }
 }
 
@@ -200,13 +253,13 @@ impl Transport for RedisTransport {
         // Asked only after a refusal: the clock stays off the path of a batch that succeeds.
         let retry_left = || started.elapsed() < self.retry_budget;
         loop {
-            let pipe = pipeline(key, commands, eval);
-            let items = match self.query(&pipe).await {
+            let request = Request::new(key, commands, eval);
+            let items = match self.query(&request).await {
                 Ok(items) => items,
                 Err(e) if (not_run(&e) || (!writes && e.is_io_error())) && retry_left() => {
                     refusals += 1;
                     tracing::debug!(error = %e, refusals, "batch not run, sending again");
-                    tokio::time::sleep(REDIRECT_PAUSE).await;
+                    pause().await;
                     continue;
                 }
                 Err(e) => return Err(map_error(e, writes)),
@@ -220,7 +273,7 @@ impl Transport for RedisTransport {
             {
                 refusals += 1;
                 tracing::debug!(error = %e, refusals, "batch refused, sending again");
-                tokio::time::sleep(REDIRECT_PAUSE).await;
+                pause().await;
                 continue;
             }
             return Ok(items

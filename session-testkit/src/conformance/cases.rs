@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
-    Deadline, Delta, Error, Limit, Limits, NewSession, Policy, RetryPolicy, SessionStore,
+    Applied, Deadline, Delta, Error, Limit, Limits, NewSession, Policy, RetryPolicy, SessionStore,
     SessionStoreExt, SessionToken, TokenError,
 };
 
@@ -515,6 +515,63 @@ pub async fn limits_are_enforced<F: StoreFactory>(f: &F) {
         "{r:?}"
     );
     assert_eq!(s.load_read_only(&t).await.unwrap().unwrap().version, 2);
+}
+
+/// The session size follows values that are replaced, grown, shrunk and emptied, large ones
+/// included (Redis counts the old value of a large put by its length, not by reading it).
+pub async fn session_size_follows_replaced_values<F: StoreFactory>(f: &F) {
+    let limits = Limits {
+        max_value_bytes: 4096,
+        max_session_bytes: 3000,
+        ..Limits::default()
+    };
+    let s = store(
+        f,
+        Policy {
+            limits,
+            ..Policy::default()
+        },
+    )
+    .await;
+    let t = s
+        .create(NewSession::new().put_bytes("a", vec![b'a'; 1000]))
+        .await
+        .unwrap()
+        .token;
+    let put = |name: &'static str, len: usize| Delta::new().put_bytes(name, vec![b'v'; len]);
+    let over = |r: Result<Applied, Error>, actual: usize| {
+        assert!(
+            matches!(
+                r,
+                Err(Error::LimitExceeded {
+                    limit: Limit::SessionSize,
+                    actual: a,
+                    max: 3000
+                }) if a == actual
+            ),
+            "{r:?}, expected a session size of {actual}"
+        );
+    };
+    // Sizes count each attribute's name and value: a 1 + 1500, b 1 + 1400.
+    s.apply(&t, &put("a", 1500)).await.unwrap();
+    s.apply(&t, &put("b", 1400)).await.unwrap();
+    over(s.apply(&t, &put("b", 1600)).await, 1501 + 1601);
+    s.apply(&t, &put("a", 600)).await.unwrap();
+    s.apply(&t, &put("b", 1600)).await.unwrap();
+    s.apply(&t, &put("e", 0)).await.unwrap();
+    // 601 + 1601 + 1 + 797 = 3000 exactly: allowed; one byte more is not.
+    s.apply(&t, &put("e", 797)).await.unwrap();
+    over(s.apply(&t, &put("e", 798)).await, 3001);
+    s.apply(&t, &put("b", 10)).await.unwrap();
+    s.apply(&t, &put("e", 2000)).await.unwrap();
+    let session = s.load_read_only(&t).await.unwrap().unwrap();
+    let lens: Vec<(&str, usize)> = session
+        .attributes
+        .iter()
+        .map(|(name, a)| (name.as_str(), a.value.len()))
+        .collect();
+    assert_eq!(lens, [("a", 600), ("b", 10), ("e", 2000)]);
+    assert_eq!(session.version, 9);
 }
 
 /// Idle timeout, deadline and principal change through deltas.

@@ -20,7 +20,15 @@ local ops = tonumber(ARGV[ops_at])
 -- One HMGET: state, version, size, then one field per attribute guard, then one per operation
 -- (the old value of the attribute it writes), in argument order.
 local r, first_op
-if guards == 0 and ops == 1 then
+local single_put = guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P'
+-- A put needs only the old value's length. Fetching the value copies it into Lua; from about
+-- 512 bytes on that costs Redis more than one more call, so for a large new value (the old
+-- one is likely large too) ask for the attribute's short version field, which exists exactly
+-- when the attribute does, and HSTRLEN the value below.
+local by_length = single_put and #ARGV[ops_at + 4] >= 512
+if by_length then
+  r = redis.pcall('HMGET', key, '_s', '_v', '_z', ARGV[ops_at + 3])
+elseif guards == 0 and ops == 1 then
   first_op = 4
   r = redis.pcall('HMGET', key, '_s', '_v', '_z', ARGV[ops_at + 2])
 else
@@ -64,10 +72,14 @@ end
 
 -- The commonest write of all, one put with no guard, without the general path's tables and
 -- loops (numbers go to HSET as they are: Redis writes integers below 2^53 in plain digits).
-if guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P' then
+if single_put then
   local field, value = ARGV[ops_at + 2], ARGV[ops_at + 4]
-  local old, name_len = r[4], #field - 1
-  size = size - (old and (name_len + #old) or 0) + name_len + #value
+  local name_len = #field - 1
+  if r[4] then
+    local old_len = by_length and redis.call('HSTRLEN', key, field) or #r[4]
+    size = size - name_len - old_len
+  end
+  size = size + name_len + #value
   if size > tonumber(ARGV[1]) then
     return { 'LIMIT', size }
   end
