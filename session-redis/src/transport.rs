@@ -46,7 +46,8 @@ pub(crate) struct Sentinel {
 
 /// The [`Transport`] over redis-rs.
 ///
-/// A batch is one pipeline. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
+/// A batch of several commands is one pipeline; a batch of one (every write script) is sent
+/// as a plain command. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
 /// promoted node has an empty script cache) the batch is sent again with `EVAL`, which also
 /// caches the script on that node. A batch is re-sent only when Redis proved it did not run
 /// it (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `READONLY`, a refused

@@ -202,7 +202,7 @@ fn checker_handles_indeterminate_calls_and_step_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_reports_every_case() {
     let clean = session_testkit::conformance::run_all(Arc::new(MemoryFactory), |_| {}).await;
-    assert_eq!(clean.len(), 31);
+    assert_eq!(clean.len(), 32);
     let failed: Vec<_> = clean.iter().filter(|c| c.failure.is_some()).collect();
     assert!(failed.is_empty(), "{failed:?}");
 
