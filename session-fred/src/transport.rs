@@ -11,18 +11,7 @@ use fred::prelude::{ClientLike, Options, Pool, Value};
 use fred::types::{ClusterHash, CustomCommand};
 use fred::util::redis_keyslot;
 use session_core::Error;
-use session_core::redis::{Command, Reply, Transport};
-
-/// Pause between re-sends of a batch that Redis refused without running it (a cluster
-/// redirect, a node still loading, a failover in progress, no connection). Re-sends stop
-/// when the transport's retry budget is spent.
-const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
-
-/// Waits [`REDIRECT_PAUSE`]. The timer is boxed because it is rarely needed, and a batch's
-/// future would otherwise carry its size.
-fn pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
-    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
-}
+use session_core::redis::{Command, Reply, Transport, redirect_pause};
 
 /// The error of a batch not sent because its client had no connection.
 const NOT_CONNECTED: &str = "not connected (batch not sent)";
@@ -266,7 +255,7 @@ impl Transport for FredTransport {
                         Failure::NotRun(why) if retry_left() => {
                             refusals += 1;
                             tracing::debug!(error = %why, refusals, "batch not run, sending again");
-                            pause().await;
+                            redirect_pause().await;
                             continue;
                         }
                         // A read may be sent again.
@@ -275,7 +264,7 @@ impl Transport for FredTransport {
                         {
                             refusals += 1;
                             tracing::debug!(error = %e, refusals, "read failed, sending again");
-                            pause().await;
+                            redirect_pause().await;
                             continue;
                         }
                         Failure::Unknown(e) if writes => {
@@ -329,7 +318,7 @@ impl Transport for FredTransport {
             if replies.iter().any(|r| code(r, &refused)) && retry_left() {
                 refusals += 1;
                 tracing::debug!(refusals, "batch refused, sending again");
-                pause().await;
+                redirect_pause().await;
                 continue;
             }
             return Ok(replies);

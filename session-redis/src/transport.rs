@@ -10,19 +10,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
 use session_core::Error;
-use session_core::redis::{Command, Reply, Transport};
+use session_core::redis::{Command, Reply, Transport, redirect_pause};
 use tokio::sync::Mutex;
-
-/// Pause between re-sends of a batch that Redis refused without running it (a cluster
-/// redirect, a node still loading, a failover in progress, a refused connection). Re-sends
-/// stop when the transport's retry budget is spent.
-const REDIRECT_PAUSE: Duration = Duration::from_millis(100);
-
-/// Waits [`REDIRECT_PAUSE`]. The timer is boxed because it is rarely needed, and a batch's
-/// future would otherwise carry its size.
-fn pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
-    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
-}
 
 /// How the transport reaches Redis.
 pub(crate) enum Connection {
@@ -260,7 +249,7 @@ impl Transport for RedisTransport {
                 Err(e) if (not_run(&e) || (!writes && e.is_io_error())) && retry_left() => {
                     refusals += 1;
                     tracing::debug!(error = %e, refusals, "batch not run, sending again");
-                    pause().await;
+                    redirect_pause().await;
                     continue;
                 }
                 Err(e) => return Err(map_error(e, writes)),
@@ -274,7 +263,7 @@ impl Transport for RedisTransport {
             {
                 refusals += 1;
                 tracing::debug!(error = %e, refusals, "batch refused, sending again");
-                pause().await;
+                redirect_pause().await;
                 continue;
             }
             return Ok(items

@@ -54,6 +54,17 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 pub use codec::{Lookup, decode_session};
+
+/// Pause between re-sends of a batch that Redis refused without running it (a cluster
+/// redirect, a node still loading, a failover in progress, no connection). Transports stop
+/// re-sending when their retry budget is spent.
+pub const REDIRECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits [`REDIRECT_PAUSE`], for transports. The timer is boxed because it is rarely
+/// needed, and a batch's future would otherwise carry its size.
+pub fn redirect_pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
+}
 pub use settings::{Settings, Topology};
 pub use store::{Durability, Store};
 
