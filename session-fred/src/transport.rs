@@ -183,9 +183,9 @@ impl FredTransport {
         }
     }
 
-    /// One command of a read on `client`. fred flushes its connection after every custom
-    /// command, but not after a typed `HMGET`: that one waits in the buffer for the `TIME`
-    /// behind it (and for other tasks' commands), so a read costs one write.
+    /// One command on `client`. fred flushes its connection after every custom command, but
+    /// not after a typed `HMGET`: that one waits in the buffer for the `TIME` behind it (and
+    /// for other tasks' commands), so a read costs one write.
     async fn send_one(
         client: &WithOptions<Client>,
         key: &str,
@@ -234,9 +234,7 @@ impl FredTransport {
         // the client more than a plain command. Its error is the whole batch's, which
         // `batch` reads as the answer of a one-command batch.
         if let [command] = commands {
-            let (name, args) = Self::encode(key, command, eval);
-            let custom = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
-            let value: Value = client.with_options(&options).custom(custom, args).await?;
+            let value = Self::send_one(&client.with_options(&options), key, command, eval).await?;
             return Ok(vec![Ok(value)]);
         }
         // A read of two commands (the session and the clock) goes as two plain commands

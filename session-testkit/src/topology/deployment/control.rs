@@ -116,39 +116,36 @@ impl RedisDeployment {
 
     /// Freezes a node (SIGSTOP / `docker pause`): its sockets stay open but it does not answer.
     pub async fn pause(&self, node: NodeId) -> Result<(), TopologyError> {
-        let n = self.node(node)?;
-        if n.state() != NodeState::Running {
-            return Err(TopologyError::InvalidState {
-                node,
-                state: n.state(),
-                operation: "pause",
-            });
-        }
-        match &n.handle {
-            NodeHandle::Container(c) => c.pause().await?,
-            NodeHandle::Process(p) => p.signal("-STOP").await?,
-            NodeHandle::External => return Err(self.unsupported("pause")),
-        }
-        n.set_state(NodeState::Paused);
-        Ok(())
+        self.set_frozen(node, true).await
     }
 
     /// Resumes a paused node (SIGCONT / `docker unpause`).
     pub async fn resume(&self, node: NodeId) -> Result<(), TopologyError> {
+        self.set_frozen(node, false).await
+    }
+
+    /// Pauses (`frozen`) a running node or resumes a paused one.
+    async fn set_frozen(&self, node: NodeId, frozen: bool) -> Result<(), TopologyError> {
+        let (from, to, operation) = if frozen {
+            (NodeState::Running, NodeState::Paused, "pause")
+        } else {
+            (NodeState::Paused, NodeState::Running, "resume")
+        };
         let n = self.node(node)?;
-        if n.state() != NodeState::Paused {
+        if n.state() != from {
             return Err(TopologyError::InvalidState {
                 node,
                 state: n.state(),
-                operation: "resume",
+                operation,
             });
         }
         match &n.handle {
+            NodeHandle::Container(c) if frozen => c.pause().await?,
             NodeHandle::Container(c) => c.unpause().await?,
-            NodeHandle::Process(p) => p.signal("-CONT").await?,
-            NodeHandle::External => return Err(self.unsupported("resume")),
+            NodeHandle::Process(p) => p.signal(if frozen { "-STOP" } else { "-CONT" }).await?,
+            NodeHandle::External => return Err(self.unsupported(operation)),
         }
-        n.set_state(NodeState::Running);
+        n.set_state(to);
         Ok(())
     }
 
