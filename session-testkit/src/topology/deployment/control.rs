@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::topology::cluster::cluster_view;
+use crate::topology::cluster::{ClusterView, cluster_view};
 use crate::topology::probe::{query, sentinel_master_addr, wait_ping};
 use crate::topology::{NodeHandle, NodeId, NodeState, Provider, Topology, TopologyError};
 
@@ -16,25 +16,14 @@ impl RedisDeployment {
         match self.topology {
             Topology::Standalone => Ok(vec![NodeId(0)]),
             Topology::Cluster => {
-                let mut last = None;
-                for n in self
-                    .nodes
-                    .iter()
-                    .filter(|n| n.state() == NodeState::Running)
-                {
-                    match cluster_view(&n.url()).await {
-                        Ok(view) => {
-                            let mut out: Vec<NodeId> = view
-                                .masters_with_slots()
-                                .filter_map(|e| self.node_by_addr(&e.addr))
-                                .collect();
-                            out.sort();
-                            return Ok(out);
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(last.unwrap_or_else(|| TopologyError::Config("no running cluster node".into())))
+                let mut out: Vec<NodeId> = self
+                    .running_cluster_view()
+                    .await?
+                    .masters_with_slots()
+                    .filter_map(|e| self.node_by_addr(&e.addr))
+                    .collect();
+                out.sort();
+                Ok(out)
             }
             Topology::Sentinel => {
                 let mut last = None;
@@ -114,6 +103,22 @@ impl RedisDeployment {
         wait_ping(&n.url(), Duration::from_secs(30)).await
     }
 
+    /// The cluster as the first running node that answers sees it.
+    async fn running_cluster_view(&self) -> Result<ClusterView, TopologyError> {
+        let mut last = None;
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| n.state() == NodeState::Running)
+        {
+            match cluster_view(&n.url()).await {
+                Ok(view) => return Ok(view),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| TopologyError::Config("no running cluster node".into())))
+    }
+
     /// Freezes a node (SIGSTOP / `docker pause`): its sockets stay open but it does not answer.
     pub async fn pause(&self, node: NodeId) -> Result<(), TopologyError> {
         self.set_frozen(node, true).await
@@ -159,31 +164,12 @@ impl RedisDeployment {
                     sentinel_master_addr(&self.sentinels[0].url(), &name).await?
                 )]
             }
-            (Topology::Cluster, _) => {
-                let mut out = Vec::new();
-                let mut last = None;
-                for n in self
-                    .nodes
-                    .iter()
-                    .filter(|n| n.state() == NodeState::Running)
-                {
-                    match cluster_view(&n.url()).await {
-                        Ok(v) => {
-                            out = v
-                                .masters_with_slots()
-                                .map(|e| format!("redis://{}", e.addr))
-                                .collect();
-                            last = None;
-                            break;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                if let Some(e) = last {
-                    return Err(e);
-                }
-                out
-            }
+            (Topology::Cluster, _) => self
+                .running_cluster_view()
+                .await?
+                .masters_with_slots()
+                .map(|e| format!("redis://{}", e.addr))
+                .collect(),
             (Topology::Standalone, _) => vec![self.nodes[0].url()],
         };
         for u in urls {
