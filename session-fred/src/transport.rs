@@ -165,7 +165,7 @@ impl FredTransport {
 
     /// A command's name and arguments as fred sends them (scripts as `EVALSHA`, or `EVAL`
     /// after `NOSCRIPT`).
-    fn encode(key: &str, command: &Command, eval: bool) -> (&'static str, Vec<Value>) {
+    fn encode(key: &str, command: &Command<'_>, eval: bool) -> (&'static str, Vec<Value>) {
         match command {
             Command::Plain(name, args) => (name, args.iter().map(|a| bytes(a)).collect()),
             Command::Script(script, args) => {
@@ -189,15 +189,15 @@ impl FredTransport {
     async fn send_one(
         client: &WithOptions<Client>,
         key: &str,
-        command: &Command,
+        command: &Command<'_>,
         eval: bool,
     ) -> Result<Value, FredError> {
         if let Command::Plain("HMGET", args) = command
             && let Some((k, fields)) = args.split_first()
         {
-            let fields: Vec<Key> = fields.iter().map(|f| Key::from(f.as_slice())).collect();
+            let fields: Vec<Key> = fields.iter().map(|f| Key::from(f.as_ref())).collect();
             return client
-                .hmget::<Value, _, _>(Key::from(k.as_slice()), fields)
+                .hmget::<Value, _, _>(Key::from(k.as_ref()), fields)
                 .await;
         }
         let (name, args) = Self::encode(key, command, eval);
@@ -210,7 +210,7 @@ impl FredTransport {
     async fn send(
         &self,
         key: &str,
-        commands: &[Command],
+        commands: &[Command<'_>],
         writes: bool,
         eval: bool,
     ) -> Result<Vec<Result<Value, FredError>>, FredError> {
@@ -292,7 +292,7 @@ impl Transport for FredTransport {
     async fn batch(
         &self,
         key: &str,
-        commands: &[Command],
+        commands: &[Command<'_>],
         writes: bool,
     ) -> session_core::Result<Vec<Reply>> {
         let mut eval = false;

@@ -10,7 +10,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
 use session_core::Error;
-use session_core::redis::{Command, Reply, Transport, redirect_pause};
+use session_core::redis::{Arg, Command, Reply, Transport, redirect_pause};
 use tokio::sync::Mutex;
 
 /// How the transport reaches Redis.
@@ -65,12 +65,18 @@ impl fmt::Debug for RedisTransport {
 
 /// One command as redis-rs sends it, its buffers sized once (growing them argument by
 /// argument showed in profiles).
-fn command(key: &str, command: &Command, eval: bool) -> redis::Cmd {
-    let data = |args: &[Vec<u8>]| args.iter().map(Vec::len).sum::<usize>();
+fn command(key: &str, command: &Command<'_>, eval: bool) -> redis::Cmd {
+    let data = |args: &[Arg<'_>]| args.iter().map(|a| a.len()).sum::<usize>();
+    let add = |cmd: &mut redis::Cmd, args: &[Arg<'_>]| {
+        for a in args {
+            cmd.arg(a.as_ref());
+        }
+    };
     match command {
         Command::Plain(name, args) => {
             let mut cmd = redis::Cmd::with_capacity(1 + args.len(), name.len() + data(args));
-            cmd.arg(*name).arg(args);
+            cmd.arg(*name);
+            add(&mut cmd, args);
             cmd
         }
         Command::Script(script, args) => {
@@ -83,7 +89,8 @@ fn command(key: &str, command: &Command, eval: bool) -> redis::Cmd {
                 4 + args.len(),
                 name.len() + body.len() + 1 + key.len() + data(args),
             );
-            cmd.arg(name).arg(body).arg(1).arg(key).arg(args);
+            cmd.arg(name).arg(body).arg(1).arg(key);
+            add(&mut cmd, args);
             cmd
         }
     }
@@ -97,7 +104,7 @@ enum Request {
 }
 
 impl Request {
-    fn new(key: &str, commands: &[Command], eval: bool) -> Self {
+    fn new(key: &str, commands: &[Command<'_>], eval: bool) -> Self {
         if let [one] = commands {
             return Request::One(command(key, one, eval));
         }
@@ -234,7 +241,7 @@ impl Transport for RedisTransport {
     async fn batch(
         &self,
         key: &str,
-        commands: &[Command],
+        commands: &[Command<'_>],
         writes: bool,
     ) -> session_core::Result<Vec<Reply>> {
         let mut eval = false;

@@ -6,6 +6,7 @@
 //! An adapter runs them all with [`redis_store_checks!`](crate::redis_store_checks) and its
 //! [`Connect`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +60,7 @@ async fn counting<C: Connect>(c: &C, settings: Settings) -> Store<Counting<C::Tr
 
 /// One command through a transport, on the node serving `key` ("" for any node).
 async fn raw<T: Transport>(t: &T, key: &str, command: &'static str, args: &[&str]) -> Reply {
-    let args = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let args = args.iter().map(|a| Cow::Borrowed(a.as_bytes())).collect();
     t.batch(key, &[Command::Plain(command, args)], false)
         .await
         .expect("command")
@@ -471,7 +472,11 @@ pub async fn connection_cuts_never_apply_a_write_twice<C: Connect>(c: &C) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let kill = Command::Plain(
                     "CLIENT",
-                    vec![b"KILL".to_vec(), b"TYPE".to_vec(), b"normal".to_vec()],
+                    vec![
+                        Cow::Borrowed(b"KILL"),
+                        Cow::Borrowed(b"TYPE"),
+                        Cow::Borrowed(b"normal"),
+                    ],
                 );
                 if let Ok(mut r) = killer.batch("", &[kill], false).await
                     && let Some(Reply::Int(n)) = r.pop()

@@ -1,6 +1,7 @@
 //! A [`StoreFactory`] for any store built on [`session_core::redis::Store`]: adapters only
 //! say how to connect to a deployment.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -147,8 +148,8 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
         kind: Foreign,
     ) -> Result<()> {
         let key = store.layout().session_key(handle);
-        let mut args = vec![key.clone().into_bytes()];
-        args.extend(planted(kind));
+        let mut args = vec![Cow::Borrowed(key.as_bytes())];
+        args.extend(planted(kind).into_iter().map(Cow::Owned));
         let name = if kind == Foreign::WrongType {
             "SET"
         } else {
@@ -173,7 +174,7 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
         } else {
             "HGETALL"
         };
-        let read = Command::Plain(name, vec![key.clone().into_bytes()]);
+        let read = Command::Plain(name, vec![Cow::Borrowed(key.as_bytes())]);
         Ok(
             match (
                 kind,
@@ -233,16 +234,17 @@ impl<T> Counting<T> {
 // future instead of boxing a second one, so counting adds no allocation to a batch and the
 // benchmarks measure the store, not the wrapper.
 impl<T: Transport> Transport for Counting<T> {
-    fn batch<'s, 'k, 'c, 'f>(
+    fn batch<'s, 'k, 'c, 'a, 'f>(
         &'s self,
         key: &'k str,
-        commands: &'c [Command],
+        commands: &'c [Command<'a>],
         writes: bool,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<Reply>>> + Send + 'f>>
     where
         's: 'f,
         'k: 'f,
         'c: 'f,
+        'a: 'f,
         Self: 'f,
     {
         self.batches.fetch_add(1, Ordering::SeqCst);

@@ -1,9 +1,10 @@
 //! Argument encoding and reply decoding for the scripts and reads of [`Store`](super::Store).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Reply;
+use super::{Arg, Reply};
 use crate::delta::{Applied, Delta, Guard, Op};
 use crate::error::{Error, Limit, Result};
 use crate::handle::SessionHandle;
@@ -26,35 +27,47 @@ pub enum Lookup {
 /// The metadata fields, in the order reads ask for them.
 pub(crate) const META: [&str; 8] = ["_s", "_f", "_v", "_c", "_a", "_i", "_d", "_p"];
 
-fn num(n: impl ToString) -> Vec<u8> {
-    n.to_string().into_bytes()
+fn num<'a>(n: impl ToString) -> Arg<'a> {
+    Cow::Owned(n.to_string().into_bytes())
 }
 
-fn ms(d: Duration) -> Vec<u8> {
-    num(duration_millis(d))
-}
-
-fn deadline_args(deadline: &Deadline) -> [Vec<u8>; 2] {
-    match deadline {
-        Deadline::Never => [b"N".to_vec(), b"0".to_vec()],
-        Deadline::At(t) => [b"A".to_vec(), num(t.as_millis())],
-        Deadline::In(d) => [b"F".to_vec(), ms(*d)],
+/// A count: the common small ones without an allocation.
+fn count<'a>(n: usize) -> Arg<'a> {
+    match n {
+        0 => Cow::Borrowed(b"0"),
+        1 => Cow::Borrowed(b"1"),
+        n => num(n),
     }
 }
 
-/// Arguments of the `create` script.
-pub(crate) fn create_args(new: &PreparedNew) -> Vec<Vec<u8>> {
+fn ms<'a>(d: Duration) -> Arg<'a> {
+    num(duration_millis(d))
+}
+
+const NONE: Arg<'static> = Cow::Borrowed(b"");
+
+fn deadline_args<'a>(deadline: &Deadline) -> [Arg<'a>; 2] {
+    match deadline {
+        Deadline::Never => [Cow::Borrowed(b"N"), Cow::Borrowed(b"0")],
+        Deadline::At(t) => [Cow::Borrowed(b"A"), num(t.as_millis())],
+        Deadline::In(d) => [Cow::Borrowed(b"F"), ms(*d)],
+    }
+}
+
+/// Arguments of the `create` script, borrowing the attributes from `new`.
+pub(crate) fn create_args(new: &PreparedNew) -> Vec<Arg<'_>> {
     let [mode, at] = deadline_args(&new.deadline);
-    let mut args = vec![
+    let mut args = Vec::with_capacity(5 + 2 * new.attributes.len());
+    args.extend([
         ms(new.idle_timeout),
         mode,
         at,
-        new.principal.clone().unwrap_or_default().into_bytes(),
+        Cow::Borrowed(new.principal.as_deref().unwrap_or_default().as_bytes()),
         num(new.size),
-    ];
+    ]);
     for (name, value) in &new.attributes {
-        args.push(name.clone().into_bytes());
-        args.push(value.clone());
+        args.push(Cow::Borrowed(name.as_bytes()));
+        args.push(Cow::Borrowed(value.as_slice()));
     }
     args
 }
@@ -67,34 +80,44 @@ pub(crate) fn field(prefix: u8, name: &str) -> Vec<u8> {
     f
 }
 
-/// Arguments of the `apply` script.
-pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
-    let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
+/// Arguments of the `apply` script, borrowing names and values from `delta`.
+pub(crate) fn apply_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> {
+    let mut args = vec![num(limits.max_session_bytes), count(delta.guards().len())];
     for guard in delta.guards() {
-        let (kind, name, version): (&[u8], &str, u64) = match guard {
+        let (kind, name, version): (&'static [u8], &str, u64) = match guard {
             Guard::SessionVersion(v) => (b"V", "", *v),
             Guard::AttributeVersion { name, version } => (b"A", name, *version),
             Guard::Absent { name } => (b"X", name, 0),
         };
-        args.extend([kind.to_vec(), name.as_bytes().to_vec(), num(version)]);
+        args.extend([
+            Cow::Borrowed(kind),
+            Cow::Borrowed(name.as_bytes()),
+            num(version),
+        ]);
     }
-    args.push(num(delta.ops().len()));
+    args.push(count(delta.ops().len()));
     for op in delta.ops() {
-        let [kind, a, b]: [Vec<u8>; 3] = match op {
-            Op::Put { name, value } => [b"P".to_vec(), name.clone().into_bytes(), value.clone()],
-            Op::Remove { name } => [b"R".to_vec(), name.clone().into_bytes(), Vec::new()],
-            Op::Increment { name, by } => [b"I".to_vec(), name.clone().into_bytes(), num(by)],
-            Op::SetIdleTimeout(d) => [b"T".to_vec(), ms(*d), Vec::new()],
+        let [kind, a, b]: [Arg<'a>; 3] = match op {
+            Op::Put { name, value } => [
+                Cow::Borrowed(b"P"),
+                Cow::Borrowed(name.as_bytes()),
+                Cow::Borrowed(value.as_slice()),
+            ],
+            Op::Remove { name } => [Cow::Borrowed(b"R"), Cow::Borrowed(name.as_bytes()), NONE],
+            Op::Increment { name, by } => {
+                [Cow::Borrowed(b"I"), Cow::Borrowed(name.as_bytes()), num(by)]
+            }
+            Op::SetIdleTimeout(d) => [Cow::Borrowed(b"T"), ms(*d), NONE],
             Op::SetDeadline(deadline) => {
                 let [mode, at] = deadline_args(deadline);
-                [b"D".to_vec(), mode, at]
+                [Cow::Borrowed(b"D"), mode, at]
             }
             Op::SetPrincipal(p) => [
-                b"U".to_vec(),
-                p.clone().unwrap_or_default().into_bytes(),
-                Vec::new(),
+                Cow::Borrowed(b"U"),
+                Cow::Borrowed(p.as_deref().unwrap_or_default().as_bytes()),
+                NONE,
             ],
-            Op::Touch => [b"H".to_vec(), Vec::new(), Vec::new()],
+            Op::Touch => [Cow::Borrowed(b"H"), NONE, NONE],
         };
         args.extend([kind, a, b]);
     }
@@ -104,29 +127,38 @@ pub(crate) fn apply_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
 /// `apply_attrs`' arguments: like [`apply_args`], but with the hash fields spelled out
 /// (`=name`, `#name`), so the script builds no strings: guards as (kind, field, version),
 /// operations (puts, removes, increments only) as (kind, `=name`, `#name`, argument).
-pub(crate) fn apply_attrs_args(delta: &Delta, limits: &Limits) -> Vec<Vec<u8>> {
-    let mut args = vec![num(limits.max_session_bytes), num(delta.guards().len())];
+/// Values are borrowed from `delta`, not copied.
+pub(crate) fn apply_attrs_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> {
+    let mut args = Vec::with_capacity(3 + 3 * delta.guards().len() + 4 * delta.ops().len());
+    args.extend([num(limits.max_session_bytes), count(delta.guards().len())]);
     for guard in delta.guards() {
-        let [kind, f, version] = match guard {
-            Guard::SessionVersion(v) => [b"V".to_vec(), Vec::new(), num(v)],
-            Guard::AttributeVersion { name, version } => {
-                [b"A".to_vec(), field(b'#', name), num(version)]
-            }
-            Guard::Absent { name } => [b"X".to_vec(), field(b'=', name), Vec::new()],
+        let [kind, f, version]: [Arg<'a>; 3] = match guard {
+            Guard::SessionVersion(v) => [Cow::Borrowed(b"V"), NONE, num(v)],
+            Guard::AttributeVersion { name, version } => [
+                Cow::Borrowed(b"A"),
+                Cow::Owned(field(b'#', name)),
+                num(version),
+            ],
+            Guard::Absent { name } => [Cow::Borrowed(b"X"), Cow::Owned(field(b'=', name)), NONE],
         };
         args.extend([kind, f, version]);
     }
-    args.push(num(delta.ops().len()));
+    args.push(count(delta.ops().len()));
     for op in delta.ops() {
-        let (kind, name, arg): (&[u8], &str, Vec<u8>) = match op {
-            Op::Put { name, value } => (b"P", name, value.clone()),
-            Op::Remove { name } => (b"R", name, Vec::new()),
+        let (kind, name, arg): (&'static [u8], &str, Arg<'a>) = match op {
+            Op::Put { name, value } => (b"P", name, Cow::Borrowed(value.as_slice())),
+            Op::Remove { name } => (b"R", name, NONE),
             Op::Increment { name, by } => (b"I", name, num(by)),
             // The store sends other deltas to `apply`; this arm keeps the script's argument
             // shape should one slip through (the script then answers an error).
-            _ => (b"?", "", Vec::new()),
+            _ => (b"?", "", NONE),
         };
-        args.extend([kind.to_vec(), field(b'=', name), field(b'#', name), arg]);
+        args.extend([
+            Cow::Borrowed(kind),
+            Cow::Owned(field(b'=', name)),
+            Cow::Owned(field(b'#', name)),
+            arg,
+        ]);
     }
     args
 }
@@ -269,14 +301,14 @@ pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 }
 
 /// `HMGET` of `fields` to the pairs that are present (the field names borrowed, not copied).
-pub(crate) fn present(fields: &[Vec<u8>], reply: Reply) -> Result<Vec<(&[u8], Vec<u8>)>> {
+pub(crate) fn present<'f>(fields: &'f [Arg<'_>], reply: Reply) -> Result<Vec<(&'f [u8], Vec<u8>)>> {
     let Reply::Array(items) = reply else {
         return Err(reply_error(reply, "HMGET"));
     };
     let mut out = Vec::with_capacity(items.len());
     for (field, item) in fields.iter().zip(items) {
         if item != Reply::Nil {
-            out.push((field.as_slice(), bytes(item)?));
+            out.push((field.as_ref(), bytes(item)?));
         }
     }
     Ok(out)
@@ -294,7 +326,7 @@ pub(crate) fn reply_error(reply: Reply, what: &str) -> Error {
 pub(crate) fn bytes(reply: Reply) -> Result<Vec<u8>> {
     match reply {
         Reply::Bytes(b) => Ok(b),
-        Reply::Int(i) => Ok(num(i)),
+        Reply::Int(i) => Ok(i.to_string().into_bytes()),
         other => Err(reply_error(other, "a string")),
     }
 }

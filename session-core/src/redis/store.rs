@@ -1,5 +1,6 @@
 //! [`Store`]: the `SessionStore` contract over any [`Transport`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use async_trait::async_trait;
 
 use super::codec::{self, Answer, Lookup, META};
 use super::{
-    APPLY, APPLY_ATTRS, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script, TOUCH,
-    Transport,
+    APPLY, APPLY_ATTRS, Arg, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script,
+    TOUCH, Transport,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
@@ -137,12 +138,12 @@ impl<T: Transport> Store<T> {
 
     /// The batch of one write script: the script, with `WAIT` behind it when durability is
     /// on. Built once per operation and re-sent unchanged when a forward leads to another key.
-    fn script_batch(&self, script: &'static Script, args: Vec<Vec<u8>>) -> Vec<Command> {
+    fn script_batch<'a>(&self, script: &'static Script, args: Vec<Arg<'a>>) -> Vec<Command<'a>> {
         let mut commands = vec![Command::Script(script, args)];
         if let Some(d) = self.durability {
             let wait = vec![
-                d.replicas.to_string().into_bytes(),
-                duration_millis(d.timeout).to_string().into_bytes(),
+                Cow::Owned(d.replicas.to_string().into_bytes()),
+                Cow::Owned(duration_millis(d.timeout).to_string().into_bytes()),
             ];
             commands.push(Command::Plain("WAIT", wait));
         }
@@ -154,7 +155,7 @@ impl<T: Transport> Store<T> {
     async fn run(
         &self,
         key: &str,
-        commands: &[Command],
+        commands: &[Command<'_>],
         unsafe_to_resend: bool,
     ) -> Result<(Answer, Option<u64>)> {
         let name = match commands.first() {
@@ -185,7 +186,7 @@ impl<T: Transport> Store<T> {
         &self,
         key: &str,
         script: &'static Script,
-        args: Vec<Vec<u8>>,
+        args: Vec<Arg<'_>>,
         unsafe_to_resend: bool,
     ) -> Result<(Answer, Option<u64>)> {
         let commands = self.script_batch(script, args);
@@ -209,7 +210,10 @@ impl<T: Transport> Store<T> {
         let key = self.layout.principal_key(principal);
         let command = Command::Plain(
             "SADD",
-            vec![key.clone().into_bytes(), handle.to_hex().into_bytes()],
+            vec![
+                Cow::Borrowed(key.as_bytes()),
+                Cow::Owned(handle.to_hex().into_bytes()),
+            ],
         );
         match self.transport.batch(&key, &[command], false).await?.pop() {
             Some(Reply::Int(_)) => Ok(()),
@@ -247,15 +251,15 @@ impl<T: Transport> Store<T> {
         let read = match names {
             Some(names) => {
                 let mut args = Vec::with_capacity(1 + META.len() + 2 * names.len());
-                args.push(key.as_bytes().to_vec());
-                args.extend(META.iter().map(|f| f.as_bytes().to_vec()));
+                args.push(Cow::Borrowed(key.as_bytes()));
+                args.extend(META.iter().map(|f| Cow::Borrowed(f.as_bytes())));
                 for name in names {
-                    args.push(codec::field(b'=', name));
-                    args.push(codec::field(b'#', name));
+                    args.push(Cow::Owned(codec::field(b'=', name)));
+                    args.push(Cow::Owned(codec::field(b'#', name)));
                 }
                 Command::Plain("HMGET", args)
             }
-            None => Command::Plain("HGETALL", vec![key.as_bytes().to_vec()]),
+            None => Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]),
         };
         // With a zero touch interval every load writes, so the touch script rides in the
         // read's round trip. Otherwise a load is a plain read with the server's clock, and
@@ -263,7 +267,7 @@ impl<T: Transport> Store<T> {
         // most loads then cost Redis no script at all.
         let pipelined_touch = touch && self.policy.touch_interval.is_zero();
         let clock = if pipelined_touch {
-            Command::Script(&TOUCH, vec![b"0".to_vec()])
+            Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")])
         } else {
             Command::Plain("TIME", Vec::new())
         };
@@ -302,7 +306,9 @@ impl<T: Transport> Store<T> {
                 let interval = duration_millis(self.policy.touch_interval)
                     .to_string()
                     .into_bytes();
-                let (answer, _) = self.write(&key, &TOUCH, vec![interval], false).await?;
+                let (answer, _) = self
+                    .write(&key, &TOUCH, vec![Cow::Owned(interval)], false)
+                    .await?;
                 if let Touched::At { last_access, .. } = touch_answer(answer)? {
                     session.last_access = session.last_access.max(last_access);
                 }
@@ -317,7 +323,7 @@ impl<T: Transport> Store<T> {
         &self,
         token: &SessionToken,
         script: &'static Script,
-        args: Vec<Vec<u8>>,
+        args: Vec<Arg<'_>>,
         unsafe_to_resend: bool,
         ok: impl Fn(&mut Answer) -> Result<R>,
     ) -> Result<R> {
@@ -347,7 +353,11 @@ impl<T: Transport> Store<T> {
 
     /// One read of `key` and the server's clock, in one round trip (reads that must judge
     /// expiry without writing).
-    async fn read_at_server_time(&self, key: &str, read: Command) -> Result<(Reply, Timestamp)> {
+    async fn read_at_server_time(
+        &self,
+        key: &str,
+        read: Command<'_>,
+    ) -> Result<(Reply, Timestamp)> {
         let commands = [read, Command::Plain("TIME", Vec::new())];
         let mut replies = self
             .transport
@@ -368,7 +378,7 @@ impl<T: Transport> Store<T> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
             let key = self.key(&handle);
-            let read = Command::Plain("HGETALL", vec![key.clone().into_bytes()]);
+            let read = Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]);
             let (data, now) = self.read_at_server_time(&key, read).await?;
             let pairs = codec::pairs(data)?;
             match codec::decode_session(handle, pairs.clone(), now)? {
@@ -387,7 +397,7 @@ impl<T: Transport> Store<T> {
         self.transport
             .batch(
                 &key,
-                &[Command::Plain("DEL", vec![key.clone().into_bytes()])],
+                &[Command::Plain("DEL", vec![Cow::Borrowed(key.as_bytes())])],
                 false,
             )
             .await?;
@@ -491,7 +501,7 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
     async fn touch(&self, token: &SessionToken) -> Result<()> {
-        self.follow(token, &TOUCH, vec![b"0".to_vec()], false, |_| Ok(()))
+        self.follow(token, &TOUCH, vec![Cow::Borrowed(b"0")], false, |_| Ok(()))
             .await
     }
 
@@ -500,8 +510,10 @@ impl<T: Transport> SessionStore for Store<T> {
         let grace = duration_millis(self.policy.delete_grace)
             .to_string()
             .into_bytes();
-        self.follow(token, &DELETE, vec![grace], false, |a| Ok(a.int()? == 1))
-            .await
+        self.follow(token, &DELETE, vec![Cow::Owned(grace)], false, |a| {
+            Ok(a.int()? == 1)
+        })
+        .await
     }
 
     #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
@@ -516,14 +528,20 @@ impl<T: Transport> SessionStore for Store<T> {
                 self.index_add(p, &new_handle).await?;
             }
             let deadline = session.deadline.map_or(-1, |d| d.as_millis() as i64);
-            let mut copy = vec![
-                session.last_access.as_millis().to_string().into_bytes(),
-                duration_millis(session.idle_timeout)
-                    .to_string()
-                    .into_bytes(),
-                deadline.to_string().into_bytes(),
+            let mut copy: Vec<Arg<'_>> = vec![
+                Cow::Owned(session.last_access.as_millis().to_string().into_bytes()),
+                Cow::Owned(
+                    duration_millis(session.idle_timeout)
+                        .to_string()
+                        .into_bytes(),
+                ),
+                Cow::Owned(deadline.to_string().into_bytes()),
             ];
-            copy.extend(pairs.into_iter().flat_map(|(f, v)| [f, v]));
+            copy.extend(
+                pairs
+                    .into_iter()
+                    .flat_map(|(f, v)| [Cow::Owned(f), Cow::Owned(v)]),
+            );
             let (answer, _) = self
                 .write(&self.key(&new_handle), &ROTATE_COPY, copy, true)
                 .await?;
@@ -531,11 +549,13 @@ impl<T: Transport> SessionStore for Store<T> {
                 continue; // the fresh token was taken
             }
             let mark = vec![
-                session.version.to_string().into_bytes(),
-                new_handle.to_hex().into_bytes(),
-                duration_millis(self.policy.rotate_grace)
-                    .to_string()
-                    .into_bytes(),
+                Cow::Owned(session.version.to_string().into_bytes()),
+                Cow::Owned(new_handle.to_hex().into_bytes()),
+                Cow::Owned(
+                    duration_millis(self.policy.rotate_grace)
+                        .to_string()
+                        .into_bytes(),
+                ),
             ];
             let (mut answer, waited) = self
                 .write(&self.key(&old), &ROTATE_MARK, mark, true)
@@ -574,7 +594,10 @@ impl<T: Transport> SessionStore for Store<T> {
             .transport
             .batch(
                 &index,
-                &[Command::Plain("SMEMBERS", vec![index.clone().into_bytes()])],
+                &[Command::Plain(
+                    "SMEMBERS",
+                    vec![Cow::Borrowed(index.as_bytes())],
+                )],
                 false,
             )
             .await?
@@ -587,12 +610,12 @@ impl<T: Transport> SessionStore for Store<T> {
                 .collect::<Result<Vec<_>>>()?,
             other => return Err(codec::reply_error(other, "SMEMBERS")),
         };
-        let fields: Vec<Vec<u8>> = META.iter().map(|f| f.as_bytes().to_vec()).collect();
+        let fields: Vec<Arg<'static>> = META.iter().map(|f| Cow::Borrowed(f.as_bytes())).collect();
         let mut live = Vec::new();
         for member in members {
             let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
             let key = self.key(&handle);
-            let mut args = vec![key.as_bytes().to_vec()];
+            let mut args = vec![Cow::Borrowed(key.as_bytes())];
             args.extend(fields.iter().cloned());
             let (data, now) = self
                 .read_at_server_time(&key, Command::Plain("HMGET", args))
@@ -606,7 +629,10 @@ impl<T: Transport> SessionStore for Store<T> {
                 Ok(Lookup::Live(_)) | Err(Error::Corrupt(_)) => {}
                 // Gone or forwarded: it can never be this principal's session again.
                 Ok(Lookup::Gone | Lookup::Moved(_)) => {
-                    let srem = Command::Plain("SREM", vec![index.clone().into_bytes(), member]);
+                    let srem = Command::Plain(
+                        "SREM",
+                        vec![Cow::Borrowed(index.as_bytes()), Cow::Owned(member)],
+                    );
                     self.transport.batch(&index, &[srem], false).await?;
                 }
                 Err(e) => return Err(e),
@@ -624,7 +650,12 @@ impl<T: Transport> SessionStore for Store<T> {
         let mut deleted = 0;
         for handle in self.sessions_of(principal).await? {
             let (mut answer, waited) = self
-                .write(&self.key(&handle), &DELETE, vec![grace.clone()], false)
+                .write(
+                    &self.key(&handle),
+                    &DELETE,
+                    vec![Cow::Borrowed(grace.as_slice())],
+                    false,
+                )
                 .await?;
             if answer.status == "OK" && answer.int()? == 1 {
                 self.durable(waited)?;
