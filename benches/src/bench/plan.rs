@@ -224,7 +224,20 @@ pub struct Plan {
     pub lost_tasks: Vec<usize>,
     /// Rounds of each lost-update run.
     pub lost_rounds: usize,
+    /// Extra rounds of the [`TARGET_CELLS`] at the targets' task count, after the matrix.
+    pub target_repeats: usize,
 }
+
+/// The cells the throughput targets are judged on (at the largest task count):
+/// cycle on 1 attribute, and cycle, narrow cycle and apply on 100 x 1 KiB. A run can measure
+/// them again ([`Plan::target_repeats`]), so a target rests on the median of several windows,
+/// taken at different moments, rather than on one.
+pub const TARGET_CELLS: [(Workload, Size); 4] = [
+    (Workload::Cycle, Size::One),
+    (Workload::Cycle, Size::Hundred),
+    (Workload::Narrow, Size::Hundred),
+    (Workload::Apply, Size::Hundred),
+];
 
 #[cfg(test)]
 mod tests {

@@ -12,11 +12,12 @@ use super::deploy::Target;
 use super::error::Result;
 use super::lost::Lost;
 use super::ours;
-use super::plan::{Plan, Size, SubjectKind, Workload};
+use super::plan::{Plan, Size, SubjectKind, TARGET_CELLS, Workload};
 use super::raw_fred;
 use super::raw_redis;
 use super::runner::CellStats;
 use super::subject::{Bench, Erased, Support};
+use super::targets::target_tasks;
 use super::tower;
 
 /// What a cell produced.
@@ -97,6 +98,8 @@ pub struct Results {
     pub subjects: Vec<(SubjectKind, Result<(), String>)>,
     /// Throughput cells.
     pub cells: Vec<Cell>,
+    /// Further rounds of the target cells ([`Plan::target_repeats`]).
+    pub repeats: Vec<Cell>,
     /// Cost runs.
     pub costs: Vec<CostRow>,
     /// Memory per session.
@@ -145,7 +148,8 @@ pub fn steps(plan: &Plan) -> u64 {
     let n = plan.subjects.len() as u64;
     let sizes = plan.sizes.len() as u64;
     let cells = plan.workloads.len() as u64 * sizes * plan.concurrency.len() as u64 * n;
-    cells + 3 * sizes * n + plan.lost_tasks.len() as u64 * n
+    let repeats = (plan.target_repeats * TARGET_CELLS.len()) as u64 * n;
+    cells + repeats + 3 * sizes * n + plan.lost_tasks.len() as u64 * n
 }
 
 /// Runs `plan` on `target`; `run` is this run's random key prefix part.
@@ -159,6 +163,7 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
         masters: target.masters(),
         subjects: Vec::new(),
         cells: Vec::new(),
+        repeats: Vec::new(),
         costs: Vec::new(),
         memory: Vec::new(),
         lost: Vec::new(),
@@ -248,6 +253,43 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
                 index += 1;
             }
         }
+    }
+
+    // The target cells again, every subject in turn each round (starting with another one
+    // each time), so each target's ratio is a ratio of medians over windows spread across
+    // the run instead of two single 500 ms windows.
+    let t = target_tasks(plan);
+    for round in 0..plan.target_repeats {
+        for (workload, size) in TARGET_CELLS {
+            let planned = plan.workloads.contains(&workload) && plan.sizes.contains(&size);
+            for i in 0..benches.len() {
+                bar.inc(1);
+                let bench = &benches[(i + round) % benches.len()];
+                if !planned || bench.support(workload) != Support::Native {
+                    continue;
+                }
+                bar.set_message(format!(
+                    "{topology}: target cell again ({}/{}): {} {} x{t} {}",
+                    round + 1,
+                    plan.target_repeats,
+                    workload.name(),
+                    size.name(),
+                    bench.kind().name()
+                ));
+                let outcome = match bench.measure(target, workload, size, t, plan.timing).await {
+                    Ok(stats) => Outcome::Measured(stats),
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+                results.repeats.push(Cell {
+                    subject: bench.kind(),
+                    workload,
+                    size,
+                    tasks: t,
+                    outcome,
+                });
+            }
+        }
+        bar.inc((TARGET_CELLS.len() * unavailable.len()) as u64);
     }
 
     // The servers' background CPU, for reading the cost runs.
@@ -366,6 +408,46 @@ impl Results {
             .map(CellStats::ops_per_sec)
     }
 
+    /// Every measured rate of a cell: the matrix's, then its [repeats](Results::repeats), in
+    /// the order they ran. A narrow cycle that is the subject's cycle reads the cycle.
+    pub fn samples(
+        &self,
+        subject: SubjectKind,
+        workload: Workload,
+        size: Size,
+        tasks: usize,
+    ) -> Vec<f64> {
+        let workload = match self.outcome(subject, workload, size, tasks) {
+            Some(Outcome::AsCycle) => Workload::Cycle,
+            _ => workload,
+        };
+        let again = self
+            .repeats
+            .iter()
+            .filter(|c| {
+                c.subject == subject && c.workload == workload && c.size == size && c.tasks == tasks
+            })
+            .filter_map(|c| match &c.outcome {
+                Outcome::Measured(s) if s.ops > 0 => Some(s.ops_per_sec()),
+                _ => None,
+            });
+        self.ops(subject, workload, size, tasks)
+            .into_iter()
+            .chain(again)
+            .collect()
+    }
+
+    /// The median of a cell's [samples](Results::samples), if it has any.
+    pub fn median_ops(
+        &self,
+        subject: SubjectKind,
+        workload: Workload,
+        size: Size,
+        tasks: usize,
+    ) -> Option<f64> {
+        median(self.samples(subject, workload, size, tasks))
+    }
+
     /// A cost run; the narrow cycle of a subject without one reads its cycle.
     pub fn cost(&self, subject: SubjectKind, workload: Workload, size: Size) -> Option<&Cost> {
         let find = |w: Workload| {
@@ -392,6 +474,30 @@ async fn idle_cpu(target: &Target) -> Result<f64> {
     Ok(before.until(&after).cpu_seconds * 1e3 / started.elapsed().as_secs_f64())
 }
 
+/// The middle value (the mean of the two middle ones for an even count).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
 fn is_raw(subject: SubjectKind) -> bool {
     matches!(subject, SubjectKind::RawRedis | SubjectKind::RawFred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_takes_the_middle() {
+        assert_eq!(median(Vec::new()), None);
+        assert_eq!(median(vec![7.0]), Some(7.0));
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
 }

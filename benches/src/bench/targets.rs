@@ -68,28 +68,29 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
         };
 
         // 1. Request cycle at 256 tasks, 1 attribute: >= 1.0 x the fastest peer.
-        let mine = results.ops(adapter, Workload::Cycle, Size::One, t);
+        let mine = results.median_ops(adapter, Workload::Cycle, Size::One, t);
         let peer = pick(
             PEERS
                 .iter()
-                .map(|&p| (p, results.ops(p, Workload::Cycle, Size::One, t))),
+                .map(|&p| (p, results.median_ops(p, Workload::Cycle, Size::One, t))),
             true,
         );
         let ratio = mine.zip(peer).map(|(m, (_, p))| m / p);
         let floor = adapter.raw_floor().and_then(|raw| {
             results
-                .ops(raw, Workload::Cycle, Size::One, t)
+                .median_ops(raw, Workload::Cycle, Size::One, t)
                 .map(|r| (raw, r))
         });
         check(
             format!("cycle, {t} tasks, 1 attribute: >= 1.0 x fastest peer"),
             format!(
-                "{} = {} the fastest peer ({}); raw floor {}: ours/raw {}",
+                "{} = {} the fastest peer ({}); raw floor {}: ours/raw {}{}",
                 rate(mine),
                 fmt_ratio(ratio),
                 named_rate(peer),
                 named_rate(floor),
                 fmt_ratio(mine.zip(floor).map(|(m, (_, f))| m / f)),
+                rounds(results, adapter, Workload::Cycle, Size::One, t),
             ),
             judged(ratio, |r| r >= 1.0),
         );
@@ -152,11 +153,12 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             ),
         ] {
             let ratio_at = |tasks: usize| {
-                let mine = results.ops(adapter, workload, Size::Hundred, tasks);
+                let mine = results.median_ops(adapter, workload, Size::Hundred, tasks);
                 let peer = pick(
-                    PEERS
-                        .iter()
-                        .map(|&p| (p, results.ops(p, peer_workload, Size::Hundred, tasks))),
+                    PEERS.iter().map(|&p| {
+                        let ops = results.median_ops(p, peer_workload, Size::Hundred, tasks);
+                        (p, ops)
+                    }),
                     true,
                 );
                 (mine, peer, mine.zip(peer).map(|(m, (_, p))| m / p))
@@ -178,10 +180,11 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
                     }
                 ),
                 format!(
-                    "{} = {} the fastest peer ({}){}",
+                    "{} = {} the fastest peer ({}){}{}",
                     rate(mine),
                     fmt_ratio(ratio),
                     named_rate(peer),
+                    rounds(results, adapter, workload, Size::Hundred, t),
                     if others.is_empty() {
                         String::new()
                     } else {
@@ -243,6 +246,20 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
         );
     }
     checks
+}
+
+/// How many rounds a cell's figure is the median of, when more than one.
+fn rounds(
+    results: &Results,
+    subject: SubjectKind,
+    workload: Workload,
+    size: Size,
+    tasks: usize,
+) -> String {
+    match results.samples(subject, workload, size, tasks).len() {
+        0 | 1 => String::new(),
+        n => format!(" (medians of {n} rounds each)"),
+    }
 }
 
 fn rate(ops: Option<f64>) -> String {

@@ -105,6 +105,13 @@ struct Args {
     /// Rounds of each lost-update run (default 5, quick 2).
     #[arg(long)]
     lost_rounds: Option<usize>,
+    /// Extra rounds of the cells the throughput targets are judged on (cycle on 1 attribute;
+    /// cycle, narrow cycle and apply on 100x1k; at the largest task count), all subjects
+    /// taking turns, after the full matrix. Targets then use the median of every round of a
+    /// cell (the matrix's and these), which a single noisy window moves less (default 4,
+    /// quick 0).
+    #[arg(long)]
+    target_repeats: Option<usize>,
     /// Do not print the report on stdout (it is still written to --out).
     #[arg(long)]
     quiet: bool,
@@ -155,6 +162,7 @@ fn plan(args: &Args) -> Result<Plan> {
         cost_tasks: args.cost_tasks,
         lost_tasks: or(&args.lost_tasks, &[32, 256]),
         lost_rounds: args.lost_rounds.unwrap_or(if q { 2 } else { 5 }),
+        target_repeats: args.target_repeats.unwrap_or(if q { 0 } else { 4 }),
     };
     let mut subjects = plan.subjects.clone();
     subjects.sort();
