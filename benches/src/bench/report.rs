@@ -363,10 +363,14 @@ fn repeats(w: &mut String, plan: &Plan, r: &Results) {
     );
     for (workload, size) in TARGET_CELLS {
         for &k in &plan.subjects {
-            if matches!(
-                r.outcome(k, workload, size, t),
-                None | Some(Outcome::AsCycle)
-            ) {
+            // Subjects that did not run here, and peers' narrow cycles (their cycle, listed
+            // already) have no row.
+            if !r.available(k)
+                || matches!(
+                    r.outcome(k, workload, size, t),
+                    None | Some(Outcome::AsCycle)
+                )
+            {
                 continue;
             }
             let samples = r.samples(k, workload, size, t);
