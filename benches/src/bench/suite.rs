@@ -48,6 +48,16 @@ pub struct Cell {
     pub outcome: Outcome,
 }
 
+impl Cell {
+    /// Whether this is a measurement of that cell.
+    fn is(&self, subject: SubjectKind, workload: Workload, size: Size, tasks: usize) -> bool {
+        self.subject == subject
+            && self.workload == workload
+            && self.size == size
+            && self.tasks == tasks
+    }
+}
+
 /// One cost run.
 #[derive(Debug, Clone)]
 pub struct CostRow {
@@ -374,9 +384,7 @@ impl Results {
     ) -> Option<&Outcome> {
         self.cells
             .iter()
-            .find(|c| {
-                c.subject == subject && c.workload == workload && c.size == size && c.tasks == tasks
-            })
+            .find(|c| c.is(subject, workload, size, tasks))
             .map(|c| &c.outcome)
     }
 
@@ -424,9 +432,7 @@ impl Results {
         let again = self
             .repeats
             .iter()
-            .filter(|c| {
-                c.subject == subject && c.workload == workload && c.size == size && c.tasks == tasks
-            })
+            .filter(|c| c.is(subject, workload, size, tasks))
             .filter_map(|c| match &c.outcome {
                 Outcome::Measured(s) if s.ops > 0 => Some(s.ops_per_sec()),
                 _ => None,
@@ -435,17 +441,6 @@ impl Results {
             .into_iter()
             .chain(again)
             .collect()
-    }
-
-    /// The median of a cell's [samples](Results::samples), if it has any.
-    pub fn median_ops(
-        &self,
-        subject: SubjectKind,
-        workload: Workload,
-        size: Size,
-        tasks: usize,
-    ) -> Option<f64> {
-        median(self.samples(subject, workload, size, tasks))
     }
 
     /// A cost run; the narrow cycle of a subject without one reads its cycle.

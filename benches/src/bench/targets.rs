@@ -3,7 +3,7 @@
 //! a number is missing). Nothing here adjusts a measurement.
 
 use super::plan::{Plan, Size, SubjectKind, Workload};
-use super::suite::Results;
+use super::suite::{Results, median};
 
 /// One target for one of our adapters on one topology.
 #[derive(Debug, Clone)]
@@ -68,18 +68,16 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
         };
 
         // 1. Request cycle at 256 tasks, 1 attribute: >= 1.0 x the fastest peer.
-        let mine = results.median_ops(adapter, Workload::Cycle, Size::One, t);
+        let mine = median_ops(results, adapter, Workload::Cycle, Size::One, t);
         let peer = pick(
             PEERS
                 .iter()
-                .map(|&p| (p, results.median_ops(p, Workload::Cycle, Size::One, t))),
+                .map(|&p| (p, median_ops(results, p, Workload::Cycle, Size::One, t))),
             true,
         );
         let ratio = mine.zip(peer).map(|(m, (_, p))| m / p);
         let floor = adapter.raw_floor().and_then(|raw| {
-            results
-                .median_ops(raw, Workload::Cycle, Size::One, t)
-                .map(|r| (raw, r))
+            median_ops(results, raw, Workload::Cycle, Size::One, t).map(|r| (raw, r))
         });
         check(
             format!("cycle, {t} tasks, 1 attribute: >= 1.0 x fastest peer"),
@@ -153,10 +151,10 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             ),
         ] {
             let ratio_at = |tasks: usize| {
-                let mine = results.median_ops(adapter, workload, Size::Hundred, tasks);
+                let mine = median_ops(results, adapter, workload, Size::Hundred, tasks);
                 let peer = pick(
                     PEERS.iter().map(|&p| {
-                        let ops = results.median_ops(p, peer_workload, Size::Hundred, tasks);
+                        let ops = median_ops(results, p, peer_workload, Size::Hundred, tasks);
                         (p, ops)
                     }),
                     true,
@@ -246,6 +244,17 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
         );
     }
     checks
+}
+
+/// The median rate of a cell over the matrix's window and the target rounds.
+fn median_ops(
+    results: &Results,
+    subject: SubjectKind,
+    workload: Workload,
+    size: Size,
+    tasks: usize,
+) -> Option<f64> {
+    median(results.samples(subject, workload, size, tasks))
 }
 
 /// How many rounds a cell's figure is the median of, when more than one.

@@ -137,8 +137,8 @@ pub static SCRIPTS: [&Script; 7] = [
 ];
 
 /// An argument of a [`Command`]. Borrowed where the bytes already exist (field names,
-/// the key, a delta's values), so building a command allocates only what it must encode:
-/// on the hot path an allocation per argument was a measurable share of the client's CPU.
+/// the key, a delta's values), so building a command copies no user value and allocates
+/// only what it must encode; the client copies each argument into its own buffer anyway.
 pub type Arg<'a> = Cow<'a, [u8]>;
 
 /// A command of a batch, borrowing its arguments from the caller where it can.
