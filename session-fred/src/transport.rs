@@ -24,9 +24,9 @@ const NOT_CONNECTED: &str = "not connected (batch not sent)";
 /// every command (`TIME` and `WAIT` included), so the whole batch goes, in one round trip,
 /// over the one connection to the node serving the key: a write's batch as one fred
 /// pipeline (a `WAIT` therefore counts the write before it), a read's two commands as two
-/// plain commands sent together, and a lone command as itself. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
-/// promoted node has an empty script cache) the batch is sent again with `EVAL`, which also
-/// caches the script on that node.
+/// plain commands sent together, and a lone command as itself. Scripts go as `EVALSHA`; on
+/// `NOSCRIPT` (a restarted or newly promoted node has an empty script cache) the batch is
+/// sent again with `EVAL`, which also caches the script on that node.
 ///
 /// Every command is written at most once (`max_attempts = 1`, fred's own redirections off):
 /// a batch is re-sent only when Redis proved it did not run it (`MOVED`, `ASK`, `TRYAGAIN`,

@@ -27,7 +27,8 @@ pub enum Lookup {
 /// The metadata fields, in the order reads ask for them.
 pub(crate) const META: [&str; 8] = ["_s", "_f", "_v", "_c", "_a", "_i", "_d", "_p"];
 
-fn num<'a>(n: impl ToString) -> Arg<'a> {
+/// A number as Redis reads it: decimal text.
+pub(crate) fn num<'a>(n: impl ToString) -> Arg<'a> {
     Cow::Owned(n.to_string().into_bytes())
 }
 
@@ -40,7 +41,8 @@ fn count<'a>(n: usize) -> Arg<'a> {
     }
 }
 
-fn ms<'a>(d: Duration) -> Arg<'a> {
+/// A duration in whole milliseconds.
+pub(crate) fn ms<'a>(d: Duration) -> Arg<'a> {
     num(duration_millis(d))
 }
 

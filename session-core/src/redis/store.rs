@@ -18,7 +18,7 @@ use crate::model::{past_deadline, prepare_new, validate_names};
 use crate::policy::{MAX_FORWARDS, Policy, validate_principal};
 use crate::session::{NewSession, Session};
 use crate::store::{Created, SessionStore};
-use crate::time::{Timestamp, duration_millis};
+use crate::time::Timestamp;
 use crate::token::SessionToken;
 use crate::update::RetryPolicy;
 
@@ -141,10 +141,7 @@ impl<T: Transport> Store<T> {
     fn script_batch<'a>(&self, script: &'static Script, args: Vec<Arg<'a>>) -> Vec<Command<'a>> {
         let mut commands = vec![Command::Script(script, args)];
         if let Some(d) = self.durability {
-            let wait = vec![
-                Cow::Owned(d.replicas.to_string().into_bytes()),
-                Cow::Owned(duration_millis(d.timeout).to_string().into_bytes()),
-            ];
+            let wait = vec![codec::num(d.replicas), codec::ms(d.timeout)];
             commands.push(Command::Plain("WAIT", wait));
         }
         commands
@@ -303,12 +300,8 @@ impl<T: Transport> Store<T> {
             } else if touch && self.policy.touch_due(session, now) {
                 // The read is the load's linearization point: if the session ends before
                 // the touch lands, the load still returns what it read.
-                let interval = duration_millis(self.policy.touch_interval)
-                    .to_string()
-                    .into_bytes();
-                let (answer, _) = self
-                    .write(&key, &TOUCH, vec![Cow::Owned(interval)], false)
-                    .await?;
+                let interval = codec::ms(self.policy.touch_interval);
+                let (answer, _) = self.write(&key, &TOUCH, vec![interval], false).await?;
                 if let Touched::At { last_access, .. } = touch_answer(answer)? {
                     session.last_access = session.last_access.max(last_access);
                 }
@@ -507,13 +500,9 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.delete", skip_all, fields(handle = %token.handle()))]
     async fn delete(&self, token: &SessionToken) -> Result<bool> {
-        let grace = duration_millis(self.policy.delete_grace)
-            .to_string()
-            .into_bytes();
-        self.follow(token, &DELETE, vec![Cow::Owned(grace)], false, |a| {
-            Ok(a.int()? == 1)
-        })
-        .await
+        let grace = codec::ms(self.policy.delete_grace);
+        self.follow(token, &DELETE, vec![grace], false, |a| Ok(a.int()? == 1))
+            .await
     }
 
     #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
@@ -528,14 +517,10 @@ impl<T: Transport> SessionStore for Store<T> {
                 self.index_add(p, &new_handle).await?;
             }
             let deadline = session.deadline.map_or(-1, |d| d.as_millis() as i64);
-            let mut copy: Vec<Arg<'_>> = vec![
-                Cow::Owned(session.last_access.as_millis().to_string().into_bytes()),
-                Cow::Owned(
-                    duration_millis(session.idle_timeout)
-                        .to_string()
-                        .into_bytes(),
-                ),
-                Cow::Owned(deadline.to_string().into_bytes()),
+            let mut copy = vec![
+                codec::num(session.last_access.as_millis()),
+                codec::ms(session.idle_timeout),
+                codec::num(deadline),
             ];
             copy.extend(
                 pairs
@@ -549,13 +534,9 @@ impl<T: Transport> SessionStore for Store<T> {
                 continue; // the fresh token was taken
             }
             let mark = vec![
-                Cow::Owned(session.version.to_string().into_bytes()),
+                codec::num(session.version),
                 Cow::Owned(new_handle.to_hex().into_bytes()),
-                Cow::Owned(
-                    duration_millis(self.policy.rotate_grace)
-                        .to_string()
-                        .into_bytes(),
-                ),
+                codec::ms(self.policy.rotate_grace),
             ];
             let (mut answer, waited) = self
                 .write(&self.key(&old), &ROTATE_MARK, mark, true)
@@ -644,16 +625,14 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.delete_all_of", skip_all)]
     async fn delete_all_of(&self, principal: &str) -> Result<usize> {
-        let grace = duration_millis(self.policy.delete_grace)
-            .to_string()
-            .into_bytes();
+        let grace = codec::ms(self.policy.delete_grace);
         let mut deleted = 0;
         for handle in self.sessions_of(principal).await? {
             let (mut answer, waited) = self
                 .write(
                     &self.key(&handle),
                     &DELETE,
-                    vec![Cow::Borrowed(grace.as_slice())],
+                    vec![Cow::Borrowed(grace.as_ref())],
                     false,
                 )
                 .await?;
