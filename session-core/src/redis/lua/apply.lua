@@ -2,9 +2,11 @@
 --   V session version | A attribute version | X absent, op count, ops as (kind, a, b):
 --   P put name value | R remove name | I increment name by | T idle ms | D deadline mode ms
 --   | U principal ('' clears) | H touch.
--- Replies {'OK', version, increment results...} | {'NOTFOUND'} | {'MOVED', handle}
---   | {'CONFLICT', version} | {'TYPE', op} | {'OVERFLOW', op} | {'LIMIT', size}
---   | {'CORRUPT', reason}. Nothing is written unless the reply is OK.
+-- Replies {'OK', version, increment results...} (without increment results: the bare
+--   version, an integer reply, which Redis 7.0 answers cheaper than a table)
+--   | {'NOTFOUND'} | {'MOVED', handle} | {'CONFLICT', version} | {'TYPE', op}
+--   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Nothing is written unless
+--   the reply is OK.
 local now = now_ms()
 local state, m = meta(now)
 if state ~= 'LIVE' then
@@ -32,7 +34,7 @@ end
 local ops = tonumber(ARGV[at])
 at = at + 1
 if ops == 0 then
-  return { 'OK', m.v }
+  return m.v
 end
 
 -- Run the operations on a copy: `cur` holds every attribute this delta touched (a string, or
@@ -153,5 +155,8 @@ if #dels > 0 then
 end
 if a ~= m.a or i ~= m.i or d ~= m.d then
   expire_at(a, i, d, now)
+end
+if #results == 2 then
+  return results[2]
 end
 return results

@@ -2,7 +2,9 @@
 -- increment) and guards, at most 1000 of them. ARGV = max session bytes, guard count, guards
 -- as (kind, field, version) with kind V session version | A attribute version (field
 -- '#name') | X absent (field '=name'), op count, ops as (kind, '=name', '#name', argument)
--- with kind P put | R remove | I increment. Replies as apply.lua.
+-- with kind P put | R remove | I increment. Replies as apply.lua (a success without
+-- increment results is the bare version: measured, a table reply cost this script about 2 µs
+-- of Redis CPU more than an integer, as much as one of its inner commands).
 --
 -- It is the write of almost every request, so it stands alone (no prelude) and stays lean:
 -- no clock (the key's expiry is kept at the session's expiry instant, and Redis checks it on
@@ -91,7 +93,7 @@ if single_put then
   local version = string.format('%d', v)
   redis.call('HSET', key, '_v', version, '_z', string.format('%d', size), field, value,
     ARGV[ops_at + 3], version)
-  return { 'OK', v }
+  return v
 end
 
 local k, at = 3, 3
@@ -114,7 +116,7 @@ for _ = 1, guards do
   at = at + 3
 end
 if ops == 0 then
-  return { 'OK', v }
+  return v
 end
 
 -- Run the operations on `cur` ('=name' -> new value, false once removed); nothing is
@@ -186,5 +188,8 @@ end
 redis.call('HSET', key, unpack(sets))
 if dels then
   redis.call('HDEL', key, unpack(dels))
+end
+if #results == 2 then
+  return v + 1
 end
 return results
