@@ -190,6 +190,6 @@ if dels then
   redis.call('HDEL', key, unpack(dels))
 end
 if #results == 2 then
-  return v + 1
+  return results[2]
 end
 return results
