@@ -103,7 +103,7 @@ async fn main() -> Result<(), Error> {
         .await?,
         count(
             "raw-redis",
-            raw_redis::connect(&url, &format!("{namespace}-rr")).await?,
+            raw_redis::connect(&url, &format!("{namespace}-rr"), raw_redis::Save::Plain).await?,
             ops,
         )
         .await?,

@@ -20,6 +20,9 @@ pub enum SubjectKind {
     RawRedis,
     /// The raw fred client doing the minimal commands on the same hash layout.
     RawFred,
+    /// raw-redis whose save is a one-line script (an unconditional `HSET` under `EVALSHA`):
+    /// the floor of any store whose writes check a condition atomically on the server.
+    ScriptFloor,
     /// `tower-sessions-redis-store` 0.16 (fred), at its store level.
     TowerSessions,
     /// `actix-session` 0.11's `RedisSessionStore` (its own redis-rs 0.32).
@@ -28,11 +31,12 @@ pub enum SubjectKind {
 
 impl SubjectKind {
     /// Every subject, in report order.
-    pub const ALL: [SubjectKind; 6] = [
+    pub const ALL: [SubjectKind; 7] = [
         SubjectKind::OursRedis,
         SubjectKind::OursFred,
         SubjectKind::RawRedis,
         SubjectKind::RawFred,
+        SubjectKind::ScriptFloor,
         SubjectKind::TowerSessions,
         SubjectKind::ActixSession,
     ];
@@ -44,6 +48,7 @@ impl SubjectKind {
             SubjectKind::OursFred => "ours-fred",
             SubjectKind::RawRedis => "raw-redis",
             SubjectKind::RawFred => "raw-fred",
+            SubjectKind::ScriptFloor => "script-floor",
             SubjectKind::TowerSessions => "tower-sessions",
             SubjectKind::ActixSession => "actix-session",
         }

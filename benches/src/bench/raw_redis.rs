@@ -4,6 +4,12 @@
 //! `HGETALL` then `HSET`; narrow = `HMGET` then `HSET`; rotate = `HGETALL`, then `HSET` +
 //! `PEXPIRE` of the new key and `DEL` of the old one, sent concurrently (in a cluster they
 //! are on different nodes).
+//!
+//! With [`Save::Script`] it is the `script-floor` subject: the same, except that a save is
+//! `EVALSHA` of [`FLOOR_SCRIPT`], a one-line script that runs the same `HSET`. A save that
+//! checks a condition atomically (the session is live, a guard holds, the size limit holds)
+//! must be a script on Redis 7, and no script does less than this one, so its figures bound
+//! from below what any such store pays, ours included, whatever its code.
 
 use std::collections::HashMap;
 
@@ -14,8 +20,21 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, Value};
 use session_core::redis::Topology;
 
 use super::error::{BenchError, Result};
+use super::plan::Workload;
 use super::raw::{self, RoundTrips};
-use super::subject::{Attrs, Subject};
+use super::subject::{Attrs, Subject, Support};
+
+/// The script-floor's save: one `HSET`, no check, a constant reply.
+pub const FLOOR_SCRIPT: &str = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 0";
+
+/// How the subject saves an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Save {
+    /// A plain `HSET` (`raw-redis`).
+    Plain,
+    /// `EVALSHA` of [`FLOOR_SCRIPT`] (`script-floor`).
+    Script,
+}
 
 /// One connection to a standalone server or a cluster.
 #[derive(Clone)]
@@ -59,11 +78,14 @@ pub struct RawRedis {
     connection: RawConnection,
     namespace: String,
     trips: RoundTrips,
+    /// The floor script's SHA1, when saves go through it.
+    script: Option<String>,
 }
 
-/// Connects to `url` (`redis://…` or `redis+cluster://…`); keys go under `namespace`.
-pub async fn connect(url: &str, namespace: &str) -> Result<RawRedis> {
-    let connection = match Topology::from_url(url)? {
+/// Connects to `url` (`redis://…` or `redis+cluster://…`); keys go under `namespace`. With
+/// [`Save::Script`] the floor script is loaded first (on every master of a cluster).
+pub async fn connect(url: &str, namespace: &str, save: Save) -> Result<RawRedis> {
+    let mut connection = match Topology::from_url(url)? {
         Topology::Standalone(url) => RawConnection::Standalone(
             redis::Client::open(url.as_str())?
                 .get_multiplexed_async_connection()
@@ -78,10 +100,21 @@ pub async fn connect(url: &str, namespace: &str) -> Result<RawRedis> {
             return Err(BenchError::Invalid("sentinel is not benchmarked".into()));
         }
     };
+    let script = match save {
+        Save::Plain => None,
+        Save::Script => Some(
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(FLOOR_SCRIPT)
+                .query_async(&mut connection)
+                .await?,
+        ),
+    };
     Ok(RawRedis {
         connection,
         namespace: namespace.to_owned(),
         trips: RoundTrips::default(),
+        script,
     })
 }
 
@@ -118,6 +151,16 @@ impl RawRedis {
 impl Subject for RawRedis {
     type Session = String;
 
+    fn support(&self, workload: Workload) -> Support {
+        match workload {
+            Workload::Apply | Workload::Cycle | Workload::Narrow => Support::Native,
+            _ if self.script.is_some() => {
+                Support::Unsupported("no save: the same commands as raw-redis")
+            }
+            _ => Support::Native,
+        }
+    }
+
     async fn create(&self, attrs: &Attrs) -> Result<String> {
         let key = raw::new_key(&self.namespace);
         self.write(&key, &raw::create_fields(attrs)).await?;
@@ -139,13 +182,22 @@ impl Subject for RawRedis {
     }
 
     async fn apply(&self, key: &mut String, name: &str, value: &[u8]) -> Result<()> {
-        self.query::<()>(
-            redis::cmd("HSET")
-                .arg(key.as_str())
-                .arg(raw::value_field(name))
-                .arg(value),
-        )
-        .await
+        let field = raw::value_field(name);
+        match &self.script {
+            None => {
+                self.query::<()>(redis::cmd("HSET").arg(key.as_str()).arg(field).arg(value))
+                    .await
+            }
+            Some(sha) => {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(sha.as_str())
+                    .arg(1)
+                    .arg(key.as_str())
+                    .arg(field)
+                    .arg(value);
+                self.query::<()>(&cmd).await
+            }
+        }
     }
 
     async fn cycle(&self, key: &mut String, name: &str, value: &[u8]) -> Result<()> {

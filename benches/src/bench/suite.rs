@@ -14,7 +14,7 @@ use super::lost::Lost;
 use super::ours;
 use super::plan::{Plan, Size, SubjectKind, TARGET_CELLS, Workload};
 use super::raw_fred;
-use super::raw_redis;
+use super::raw_redis::{self, Save};
 use super::runner::CellStats;
 use super::subject::{Bench, Erased, Support};
 use super::targets::target_tasks;
@@ -132,6 +132,7 @@ fn namespace(kind: SubjectKind, run: &str) -> Option<String> {
         SubjectKind::OursFred => "of",
         SubjectKind::RawRedis => "rr",
         SubjectKind::RawFred => "rf",
+        SubjectKind::ScriptFloor => "sf",
         SubjectKind::ActixSession => "ac",
         SubjectKind::TowerSessions => return None,
     };
@@ -144,7 +145,12 @@ async fn build(kind: SubjectKind, target: &Target, run: &str) -> Result<Box<dyn 
     Ok(match kind {
         SubjectKind::OursRedis => Erased::boxed(kind, ours::redis(url, &ns).await?),
         SubjectKind::OursFred => Erased::boxed(kind, ours::fred(url, &ns).await?),
-        SubjectKind::RawRedis => Erased::boxed(kind, raw_redis::connect(url, &ns).await?),
+        SubjectKind::RawRedis => {
+            Erased::boxed(kind, raw_redis::connect(url, &ns, Save::Plain).await?)
+        }
+        SubjectKind::ScriptFloor => {
+            Erased::boxed(kind, raw_redis::connect(url, &ns, Save::Script).await?)
+        }
         SubjectKind::RawFred => Erased::boxed(kind, raw_fred::connect(url, &ns).await?),
         SubjectKind::TowerSessions => Erased::boxed(kind, tower::connect(url).await?),
         SubjectKind::ActixSession => {
@@ -481,7 +487,10 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 fn is_raw(subject: SubjectKind) -> bool {
-    matches!(subject, SubjectKind::RawRedis | SubjectKind::RawFred)
+    matches!(
+        subject,
+        SubjectKind::RawRedis | SubjectKind::RawFred | SubjectKind::ScriptFloor
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use session_benches::bench::deploy::Target;
 use session_benches::bench::plan::{Plan, Size, SubjectKind, Timing, Workload};
 use session_benches::bench::report::{self, RunInfo};
-use session_benches::bench::suite::{self, Results};
+use session_benches::bench::suite::{self, Outcome, Results};
 use session_benches::bench::{BenchError, Result};
 use session_core::SessionToken;
 use session_testkit::topology::{Provider, Topology};
@@ -359,6 +359,25 @@ async fn main() -> ExitCode {
         .count();
     if unchecked > 0 {
         eprintln!("FAILED: {unchecked} lost-update run(s) of our stores did not complete");
+        return ExitCode::from(1);
+    }
+    // A peer may fail where it cannot work (actix-session on a cluster); ours and the
+    // floors must not.
+    let failed_cells = results
+        .iter()
+        .flat_map(|r| r.cells.iter().chain(&r.repeats))
+        .filter(|c| !c.subject.is_peer())
+        .filter(|c| match &c.outcome {
+            Outcome::Failed(_) => true,
+            Outcome::Measured(stats) => stats.errors > 0,
+            Outcome::AsCycle | Outcome::NotApplicable(_) => false,
+        })
+        .count();
+    if failed_cells > 0 {
+        eprintln!(
+            "FAILED: {failed_cells} cell(s) of our stores or the floors failed or had failed \
+             operations (see the report)"
+        );
         return ExitCode::from(1);
     }
     if !failures.is_empty() {
