@@ -83,7 +83,7 @@ pub struct RawRedis {
 }
 
 /// Connects to `url` (`redis://…` or `redis+cluster://…`); keys go under `namespace`. With
-/// [`Save::Script`] the floor script is loaded first (on every master of a cluster).
+/// [`Save::Script`] the floor script is loaded first (on every node of a cluster).
 pub async fn connect(url: &str, namespace: &str, save: Save) -> Result<RawRedis> {
     let mut connection = match Topology::from_url(url)? {
         Topology::Standalone(url) => RawConnection::Standalone(

@@ -32,10 +32,11 @@ const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
     about = "Benchmarks our session stores against the raw redis-rs/fred clients and \
              tower-sessions / actix-session on the same Redis, and writes a Markdown report.",
     long_about = "Benchmarks our session stores (ours-redis, ours-fred) against the raw redis-rs \
-                  and fred clients doing the minimal commands on the same hash layout (the floor), \
-                  the script floor (raw redis-rs saving through a one-line script, the floor of \
-                  any store whose saves check a condition atomically) and the Redis session stores in use today (tower-sessions-redis-store 0.16, \
-                  actix-session 0.11), in one process against the same Redis.\n\n\
+                  and fred clients doing the minimal commands on the same hash layout (the \
+                  floor), the script floor (raw redis-rs saving through a one-line script, the \
+                  floor of any store whose saves check a condition atomically) and the Redis \
+                  session stores in use today (tower-sessions-redis-store 0.16, actix-session \
+                  0.11), in one process against the same Redis.\n\n\
                   For every cell (subject x workload x session size x concurrent tasks) it \
                   reports ops/s and p50/p99 latency, and ratios ours/raw and ours/peer; per \
                   subject and size the Redis memory per session (MEMORY USAGE) and the Redis \
@@ -48,9 +49,9 @@ const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
                   redis-server is on PATH (container networking costs CPU), else Docker \
                   containers (REDIS_TEST_IMAGE). SESSION_TESTKIT_REDIS overrides the choice.\n\n\
                   Writes the report to --out and prints it. Exit status: 0 done, 1 one of our \
-                  stores lost an acknowledged update, a cell of our stores or the floors \
-                  failed or had failed operations, or a topology could not be run, 2 bad \
-                  arguments."
+                  stores lost an acknowledged update, one of our stores or the floors could \
+                  not be set up or failed a cell or an operation in one, or a topology could \
+                  not be run, 2 bad arguments."
 )]
 struct Args {
     /// Topologies to start (ignored with --url, whose URL decides).
