@@ -95,8 +95,9 @@ struct Args {
     /// At most this many operations per cell, warm-up included.
     #[arg(long, default_value_t = 250_000)]
     max_ops: u64,
-    /// Time of each Redis-cost run (CPU, commands, round trips per cycle) in ms (default 1000,
-    /// quick 200).
+    /// Time of each Redis-cost run (CPU, commands, round trips per cycle) in ms (default 3000,
+    /// quick 200). The Redis CPU targets rest on one such run per subject: 1 s runs moved by
+    /// about 30 % between runs, 5 s runs by about 10 %.
     #[arg(long)]
     cost_ms: Option<u64>,
     /// Concurrent tasks of the cost runs.
@@ -161,7 +162,7 @@ fn plan(args: &Args) -> Result<Plan> {
             measure: Duration::from_millis(args.measure_ms.unwrap_or(if q { 100 } else { 500 })),
             max_ops: args.max_ops,
         },
-        cost_time: Duration::from_millis(args.cost_ms.unwrap_or(if q { 200 } else { 1000 })),
+        cost_time: Duration::from_millis(args.cost_ms.unwrap_or(if q { 200 } else { 3000 })),
         cost_tasks: args.cost_tasks,
         lost_tasks: or(&args.lost_tasks, &[32, 256]),
         lost_rounds: args.lost_rounds.unwrap_or(if q { 2 } else { 5 }),
