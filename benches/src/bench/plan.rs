@@ -21,7 +21,7 @@ pub enum SubjectKind {
     /// The raw fred client doing the minimal commands on the same hash layout.
     RawFred,
     /// raw-redis whose save is a one-line script (an unconditional `HSET` under `EVALSHA`):
-    /// the floor of any store whose writes check a condition atomically on the server.
+    /// the floor of any store whose writes check a condition atomically in one round trip.
     ScriptFloor,
     /// `tower-sessions-redis-store` 0.16 (fred), at its store level.
     TowerSessions,

@@ -6,10 +6,11 @@
 //! are on different nodes).
 //!
 //! With [`Save::Script`] it is the `script-floor` subject: the same, except that a save is
-//! `EVALSHA` of [`FLOOR_SCRIPT`], a one-line script that runs the same `HSET`. A save that
-//! checks a condition atomically (the session is live, a guard holds, the size limit holds)
-//! must be a script on Redis 7, and no script does less than this one, so its figures bound
-//! from below what any such store pays, ours included, whatever its code.
+//! `EVALSHA` of [`FLOOR_SCRIPT`], a one-line script that runs the same `HSET`. Over a
+//! multiplexed connection, a save that checks a condition atomically (the session is live, a
+//! guard holds, the size limit holds) in one round trip must be a script on Redis 7 (`WATCH`
+//! needs a connection per request and a second round trip), and no script does less than
+//! this one, so its figures bound from below what any such store pays, ours included.
 
 use std::collections::HashMap;
 
@@ -78,12 +79,14 @@ pub struct RawRedis {
     connection: RawConnection,
     namespace: String,
     trips: RoundTrips,
-    /// The floor script's SHA1, when saves go through it.
-    script: Option<String>,
+    /// The floor script, when saves go through it.
+    script: Option<redis::Script>,
 }
 
 /// Connects to `url` (`redis://…` or `redis+cluster://…`); keys go under `namespace`. With
-/// [`Save::Script`] the floor script is loaded first (on every node of a cluster).
+/// [`Save::Script`] the floor script is loaded first (on every node of a cluster), so a
+/// script that Redis refuses fails here; a node that lost it later gets it again on
+/// `NOSCRIPT`.
 pub async fn connect(url: &str, namespace: &str, save: Save) -> Result<RawRedis> {
     let mut connection = match Topology::from_url(url)? {
         Topology::Standalone(url) => RawConnection::Standalone(
@@ -102,13 +105,11 @@ pub async fn connect(url: &str, namespace: &str, save: Save) -> Result<RawRedis>
     };
     let script = match save {
         Save::Plain => None,
-        Save::Script => Some(
-            redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(FLOOR_SCRIPT)
-                .query_async(&mut connection)
-                .await?,
-        ),
+        Save::Script => {
+            let script = redis::Script::new(FLOOR_SCRIPT);
+            script.load_async(&mut connection).await?;
+            Some(script)
+        }
     };
     Ok(RawRedis {
         connection,
@@ -188,14 +189,11 @@ impl Subject for RawRedis {
                 self.query::<()>(redis::cmd("HSET").arg(key.as_str()).arg(field).arg(value))
                     .await
             }
-            Some(sha) => {
-                let mut cmd = redis::cmd("EVALSHA");
-                cmd.arg(sha.as_str())
-                    .arg(1)
-                    .arg(key.as_str())
-                    .arg(field)
-                    .arg(value);
-                self.query::<()>(&cmd).await
+            Some(script) => {
+                self.trips.add(1);
+                let mut save = script.key(key.as_str());
+                save.arg(field).arg(value);
+                Ok(save.invoke_async(&mut self.connection.clone()).await?)
             }
         }
     }

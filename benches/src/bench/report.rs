@@ -64,9 +64,10 @@ fn describe(kind: SubjectKind) -> &'static str {
         SubjectKind::RawFred => "fred alone, the same commands as raw-redis: the floor over fred",
         SubjectKind::ScriptFloor => {
             "raw-redis whose save is `EVALSHA` of a one-line script that runs the same `HSET` \
-             (no check, constant reply); measured for apply, cycle and narrow only. A save \
-             that checks a condition atomically (live session, guards, size limit) must be a \
-             script on Redis 7, and none does less: the floor of any such store over redis-rs"
+             (no check, constant reply); measured for apply, cycle and narrow only. Over a \
+             multiplexed connection, a save that checks a condition atomically (live session, \
+             guards, size limit) in one round trip must be a script on Redis 7, and none does \
+             less: the floor of any such store over redis-rs"
         }
         SubjectKind::TowerSessions => {
             "`tower-sessions-redis-store` 0.16.0 (tower-sessions-core 0.14, fred 10, one client) \

@@ -373,6 +373,35 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
 }
 
 impl Results {
+    /// How many steps of our stores and the floors failed: setup, a cell or an operation in
+    /// one, a cost run or a cycle in one, a memory reading, a lost-update run. Peers are left
+    /// out, as they may fail where they cannot work (actix-session on a cluster).
+    pub fn failures_outside_peers(&self) -> usize {
+        let mine = |k: &SubjectKind| !k.is_peer();
+        let setup = self.subjects.iter().filter(|(k, r)| mine(k) && r.is_err());
+        let cells = self.cells.iter().chain(&self.repeats).filter(|c| {
+            mine(&c.subject)
+                && match &c.outcome {
+                    Outcome::Failed(_) => true,
+                    Outcome::Measured(stats) => stats.errors > 0,
+                    Outcome::AsCycle | Outcome::NotApplicable(_) => false,
+                }
+        });
+        let costs = self
+            .costs
+            .iter()
+            .filter(|c| mine(&c.subject) && c.cost.as_ref().map_or(true, |cost| cost.errors > 0));
+        let memory = self
+            .memory
+            .iter()
+            .filter(|m| mine(&m.subject) && m.bytes.is_err());
+        let lost = self
+            .lost
+            .iter()
+            .filter(|l| mine(&l.subject) && l.lost.is_err());
+        setup.count() + cells.count() + costs.count() + memory.count() + lost.count()
+    }
+
     /// Whether `subject` ran on this topology.
     pub fn available(&self, subject: SubjectKind) -> bool {
         self.subjects

@@ -96,7 +96,7 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
                 named_rate(floor),
                 fmt_ratio(mine.zip(floor).map(|(m, (_, f))| m / f)),
                 rounds(results, adapter, Workload::Cycle, Size::One, t),
-                floor_note(script_floor.map(|f| (rate(Some(f)), f)), peer),
+                floor_note(script_floor, peer, |f| rate(Some(f))),
             ),
             judged(ratio, |r| r >= 1.0),
         );
@@ -119,7 +119,7 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
                 micros(mine),
                 fmt_ratio(ratio),
                 named_micros(peer),
-                floor_note(script_floor.map(|f| (micros(Some(f)), f)), peer),
+                floor_note(script_floor, peer, |f| micros(Some(f))),
             ),
             judged(ratio, |r| r <= 1.0),
         );
@@ -281,12 +281,17 @@ fn rounds(
     }
 }
 
-/// The script floor's figure (its text and value) against the same peer figure, when both
-/// were measured: what a store whose save is any script at all cannot beat on this Redis.
-fn floor_note(floor: Option<(String, f64)>, peer: Option<(SubjectKind, f64)>) -> String {
+/// The script floor's figure against the same peer figure, when both were measured: what a
+/// store over redis-rs whose save is any script cannot beat on this Redis.
+fn floor_note(
+    floor: Option<f64>,
+    peer: Option<(SubjectKind, f64)>,
+    show: impl Fn(f64) -> String,
+) -> String {
     match floor.zip(peer) {
-        Some(((text, f), (_, p))) => format!(
-            "; script floor {text} = {} the same peer",
+        Some((f, (_, p))) => format!(
+            "; script floor (redis-rs) {} = {} the same peer",
+            show(f),
             fmt_ratio(Some(f / p))
         ),
         None => String::new(),
@@ -320,11 +325,12 @@ mod tests {
     #[test]
     fn the_script_floor_is_set_against_the_same_peer() {
         let peer = Some((SubjectKind::ActixSession, 6.0));
+        let show = |f: f64| micros(Some(f));
         assert_eq!(
-            floor_note(Some(("9.0 µs".into(), 9.0)), peer),
-            "; script floor 9.0 µs = 1.50 x the same peer"
+            floor_note(Some(9.0), peer, show),
+            "; script floor (redis-rs) 9.0 µs = 1.50 x the same peer"
         );
-        assert_eq!(floor_note(None, peer), "");
-        assert_eq!(floor_note(Some(("9.0 µs".into(), 9.0)), None), "");
+        assert_eq!(floor_note(None, peer, show), "");
+        assert_eq!(floor_note(Some(9.0), None, show), "");
     }
 }
