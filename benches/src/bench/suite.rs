@@ -374,8 +374,9 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
 
 impl Results {
     /// How many steps of our stores and the floors failed: setup, a cell or an operation in
-    /// one, a cost run or a cycle in one, a memory reading, a lost-update run. Peers are left
-    /// out, as they may fail where they cannot work (actix-session on a cluster).
+    /// one, a cost run or a cycle in one, a memory reading, a lost-update run or a cycle in
+    /// one. Peers are left out, as they may fail where they cannot work (actix-session on a
+    /// cluster).
     pub fn failures_outside_peers(&self) -> usize {
         let mine = |k: &SubjectKind| !k.is_peer();
         let setup = self.subjects.iter().filter(|(k, r)| mine(k) && r.is_err());
@@ -398,7 +399,7 @@ impl Results {
         let lost = self
             .lost
             .iter()
-            .filter(|l| mine(&l.subject) && l.lost.is_err());
+            .filter(|l| mine(&l.subject) && l.lost.as_ref().map_or(true, |l| l.errors > 0));
         setup.count() + cells.count() + costs.count() + memory.count() + lost.count()
     }
 
@@ -524,7 +525,80 @@ fn is_raw(subject: SubjectKind) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
+
+    fn results() -> Results {
+        Results {
+            topology: "standalone",
+            source: String::new(),
+            redis_version: String::new(),
+            masters: Vec::new(),
+            subjects: Vec::new(),
+            cells: Vec::new(),
+            repeats: Vec::new(),
+            costs: Vec::new(),
+            memory: Vec::new(),
+            lost: Vec::new(),
+            idle_cpu_ms_per_s: None,
+            cleaned: 0,
+            elapsed: Default::default(),
+        }
+    }
+
+    fn cell(subject: SubjectKind, outcome: Outcome) -> Cell {
+        Cell {
+            subject,
+            workload: Workload::Cycle,
+            size: Size::One,
+            tasks: 1,
+            outcome,
+        }
+    }
+
+    fn measured(errors: u64) -> Outcome {
+        Outcome::Measured(CellStats {
+            ops: 10,
+            errors,
+            first_error: None,
+            window: std::time::Duration::from_millis(100),
+            p50: Default::default(),
+            p99: Default::default(),
+        })
+    }
+
+    #[test]
+    fn failures_count_ours_and_the_floors_but_not_peers() {
+        let mut r = results();
+        r.subjects = vec![
+            (SubjectKind::ActixSession, Err("no cluster".into())),
+            (SubjectKind::OursRedis, Ok(())),
+        ];
+        r.cells = vec![
+            cell(SubjectKind::ActixSession, Outcome::Failed("MOVED".into())),
+            cell(SubjectKind::OursRedis, measured(0)),
+            cell(SubjectKind::RawFred, Outcome::NotApplicable("n/a".into())),
+        ];
+        assert_eq!(r.failures_outside_peers(), 0);
+
+        r.subjects
+            .push((SubjectKind::ScriptFloor, Err("script refused".into())));
+        r.cells.push(cell(SubjectKind::OursFred, measured(1)));
+        r.repeats.push(cell(
+            SubjectKind::RawRedis,
+            Outcome::Failed("timeout".into()),
+        ));
+        r.memory.push(MemoryRow {
+            subject: SubjectKind::OursRedis,
+            size: Size::One,
+            bytes: Err("gone".into()),
+        });
+        r.lost.push(LostRow {
+            subject: SubjectKind::TowerSessions,
+            tasks: 32,
+            lost: Err("peer".into()),
+        });
+        assert_eq!(r.failures_outside_peers(), 4);
+    }
 
     #[test]
     fn median_takes_the_middle() {
