@@ -172,21 +172,12 @@ pub fn steps(plan: &Plan) -> u64 {
 pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> Result<Results> {
     let started = std::time::Instant::now();
     let topology = target.label;
-    let mut results = Results {
+    let mut results = Results::new(
         topology,
-        source: target.source.clone(),
-        redis_version: target.redis_version().await?,
-        masters: target.masters(),
-        subjects: Vec::new(),
-        cells: Vec::new(),
-        repeats: Vec::new(),
-        costs: Vec::new(),
-        memory: Vec::new(),
-        lost: Vec::new(),
-        idle_cpu_ms_per_s: None,
-        cleaned: 0,
-        elapsed: Default::default(),
-    };
+        target.source.clone(),
+        target.redis_version().await?,
+        target.masters(),
+    );
     let mut benches: Vec<Box<dyn Bench>> = Vec::new();
     for &kind in &plan.subjects {
         bar.set_message(format!("{topology}: connecting {}", kind.name()));
@@ -373,6 +364,31 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
 }
 
 impl Results {
+    /// Nothing measured yet on `topology`, a deployment from `source` running
+    /// `redis_version` with these masters.
+    pub fn new(
+        topology: &'static str,
+        source: String,
+        redis_version: String,
+        masters: Vec<String>,
+    ) -> Self {
+        Results {
+            topology,
+            source,
+            redis_version,
+            masters,
+            subjects: Vec::new(),
+            cells: Vec::new(),
+            repeats: Vec::new(),
+            costs: Vec::new(),
+            memory: Vec::new(),
+            lost: Vec::new(),
+            idle_cpu_ms_per_s: None,
+            cleaned: 0,
+            elapsed: Default::default(),
+        }
+    }
+
     /// How many steps of our stores and the floors failed: setup, a cell or an operation in
     /// one, a cost run or a cycle in one, a memory reading, a lost-update run or a cycle in
     /// one. Peers are left out, as they may fail where they cannot work (actix-session on a
@@ -527,24 +543,6 @@ fn is_raw(subject: SubjectKind) -> bool {
 mod tests {
     use super::*;
 
-    fn results() -> Results {
-        Results {
-            topology: "standalone",
-            source: String::new(),
-            redis_version: String::new(),
-            masters: Vec::new(),
-            subjects: Vec::new(),
-            cells: Vec::new(),
-            repeats: Vec::new(),
-            costs: Vec::new(),
-            memory: Vec::new(),
-            lost: Vec::new(),
-            idle_cpu_ms_per_s: None,
-            cleaned: 0,
-            elapsed: Default::default(),
-        }
-    }
-
     fn cell(subject: SubjectKind, outcome: Outcome) -> Cell {
         Cell {
             subject,
@@ -568,7 +566,7 @@ mod tests {
 
     #[test]
     fn failures_count_ours_and_the_floors_but_not_peers() {
-        let mut r = results();
+        let mut r = Results::new("standalone", String::new(), String::new(), Vec::new());
         r.subjects = vec![
             (SubjectKind::ActixSession, Err("no cluster".into())),
             (SubjectKind::OursRedis, Ok(())),
