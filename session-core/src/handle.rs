@@ -38,7 +38,7 @@ impl SessionHandle {
 
     /// Appends the hex form to `out`. Keys are built on every operation, so this writes in
     /// place rather than through `format!` and a temporary string.
-    fn push_hex(&self, out: &mut String) {
+    pub(crate) fn push_hex(&self, out: &mut String) {
         let mut buf = [0u8; 64];
         // Cannot fail: the buffer is exactly twice the digest's length.
         if hex::encode_to_slice(self.0, &mut buf).is_ok()
@@ -60,6 +60,11 @@ impl SessionHandle {
     /// The raw digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A handle from a raw digest (as stored in a forward).
+    pub fn from_bytes(digest: [u8; 32]) -> Self {
+        SessionHandle(digest)
     }
 }
 
@@ -124,47 +129,6 @@ impl fmt::Display for Namespace {
     }
 }
 
-/// Where a session's data lives in a key-value store.
-///
-/// - session: `<namespace>:{<handle hex>}`. The braces are a Redis Cluster hash tag, so any
-///   further key of one session would share its slot and one script could touch them all.
-/// - principal index: `<namespace>:principal:{<sha256(principal) hex>}`, its own slot. The
-///   principal is hashed so that any user name (with braces, spaces, newlines) makes a
-///   well-formed key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyLayout {
-    namespace: Namespace,
-}
-
-impl KeyLayout {
-    /// A layout under `namespace`.
-    pub fn new(namespace: Namespace) -> Self {
-        KeyLayout { namespace }
-    }
-
-    /// The namespace.
-    pub fn namespace(&self) -> &Namespace {
-        &self.namespace
-    }
-
-    /// The key of a session.
-    pub fn session_key(&self, handle: &SessionHandle) -> String {
-        let namespace = self.namespace.as_str();
-        let mut key = String::with_capacity(namespace.len() + 67);
-        key.push_str(namespace);
-        key.push_str(":{");
-        handle.push_hex(&mut key);
-        key.push('}');
-        key
-    }
-
-    /// The key of a principal's index of sessions.
-    pub fn principal_key(&self, principal: &str) -> String {
-        let digest = hex::encode(Sha256::digest(principal.as_bytes()));
-        format!("{}:principal:{{{digest}}}", self.namespace)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,18 +149,6 @@ mod tests {
             SessionHandle::from_hex("xyz"),
             Err(Error::Corrupt(_))
         ));
-    }
-
-    #[test]
-    fn keys_carry_the_hash_tag_and_never_the_token() {
-        let token = SessionToken::generate();
-        let layout = KeyLayout::new(Namespace::new("app1").unwrap());
-        let key = layout.session_key(&token.handle());
-        assert_eq!(key, format!("app1:{{{}}}", token.handle().to_hex()));
-        assert!(!key.contains(&token.expose()));
-        let pkey = layout.principal_key("alice {weird}\n");
-        assert!(pkey.starts_with("app1:principal:{") && pkey.ends_with('}'));
-        assert_eq!(pkey.matches('{').count(), 1);
     }
 
     #[test]

@@ -48,13 +48,14 @@ mod update;
 
 pub use delta::{Applied, Delta, Guard, Op, parse_counter};
 pub use error::{BoxError, Error, Limit, Result};
-pub use handle::{KeyLayout, Namespace, SessionHandle};
+pub use handle::{Namespace, SessionHandle};
 pub use memory::MemoryStore;
 pub use model::{Entry, Model};
 pub use policy::{
-    Limits, MAX_COUNTER, MAX_FORWARDS, MAX_IDLE_TIMEOUT, MAX_NAME_LEN, MAX_PRINCIPAL_LEN, Policy,
-    validate_idle_timeout, validate_name, validate_principal,
+    CLOCK_SKEW_BOUND, Limits, MAX_COUNTER, MAX_FORWARDS, MAX_IDLE_TIMEOUT, MAX_NAME_LEN,
+    MAX_PRINCIPAL_LEN, Policy, validate_idle_timeout, validate_name, validate_principal,
 };
+pub use redis::layout::KeyLayout;
 pub use session::{Attribute, Deadline, NewSession, Session};
 pub use store::{Created, SessionStore};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

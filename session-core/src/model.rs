@@ -13,6 +13,7 @@
 //! 4. operations in order: [`Error::TypeMismatch`], [`Error::Overflow`];
 //! 5. the resulting session size: [`Error::LimitExceeded`].
 
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::delta::{Applied, Delta, Guard, Op, parse_counter};
@@ -181,7 +182,7 @@ impl Model {
                     next.attributes.insert(
                         name.clone(),
                         Attribute {
-                            value: value.clone(),
+                            value: Bytes::from(value.clone()),
                             version,
                         },
                     );
@@ -201,7 +202,7 @@ impl Model {
                     if !(-MAX_COUNTER..=MAX_COUNTER).contains(&new) {
                         return Err(Error::Overflow { name: name.clone() });
                     }
-                    let value = new.to_string().into_bytes();
+                    let value = Bytes::from(new.to_string());
                     next.attributes
                         .insert(name.clone(), Attribute { value, version });
                     increments.push(new);
@@ -397,7 +398,10 @@ impl PreparedNew {
             attributes: self
                 .attributes
                 .into_iter()
-                .map(|(name, value)| (name, Attribute { value, version: 1 }))
+                .map(|(name, value)| {
+                    let value = Bytes::from(value);
+                    (name, Attribute { value, version: 1 })
+                })
                 .collect(),
         }
     }

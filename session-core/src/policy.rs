@@ -25,6 +25,10 @@ pub const MAX_COUNTER: i64 = (1 << 53) - 1;
 /// grace period). Beyond it the token counts as not found.
 pub const MAX_FORWARDS: usize = 8;
 
+/// The largest difference between an application server's clock and the store's that loads
+/// are built to tolerate, either way (see [`Policy::load_touch`]).
+pub const CLOCK_SKEW_BOUND: Duration = Duration::from_secs(30);
+
 /// Size limits. Exceeding one is an [`Error::LimitExceeded`] and nothing is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
@@ -102,6 +106,37 @@ impl Policy {
         now > session.last_access
             && now.saturating_since(session.last_access)
                 >= self.effective_touch_interval(session.idle_timeout)
+    }
+
+    /// What a load on Redis does about touching, judged on the application server's clock
+    /// `now` so that the load needs no round trip for the store's clock: `None`, touch
+    /// nothing; `Some(threshold)`, send the touch script, which moves the last access to the
+    /// store's now only if the last access is at least `threshold` old by the store's clock.
+    ///
+    /// With `I` the [effective interval](Policy::effective_touch_interval) and `B` the
+    /// [`CLOCK_SKEW_BOUND`]:
+    /// - When `I >= 2B` and `I + B` is less than the idle timeout (the default policy: `I` =
+    ///   60 s, idle 30 min), the load asks for a touch once the last access is `I` old by its
+    ///   clock, and the script accepts from `I - B`. A clock up to `B` ahead asks early but
+    ///   is never refused, and touches at most once per `I - B`, never on every read; a clock
+    ///   up to `B` behind asks by `I + B`, before the session can expire.
+    /// - Otherwise (short intervals or idle timeouts), the load asks whenever a touch may be
+    ///   due under that skew (from `I - B`), and the script decides exactly at `I`: a script
+    ///   on some loads that write nothing, in exchange for never expiring a session in use.
+    ///
+    /// With a correct clock both ways touch exactly when [`Policy::touch_due`] says.
+    pub fn load_touch(&self, session: &Session, now: Timestamp) -> Option<Duration> {
+        let interval = self.effective_touch_interval(session.idle_timeout);
+        let confident =
+            interval >= 2 * CLOCK_SKEW_BOUND && interval + CLOCK_SKEW_BOUND < session.idle_timeout;
+        let last = session.last_access;
+        if confident {
+            (now > last && now.saturating_since(last) >= interval)
+                .then(|| interval - CLOCK_SKEW_BOUND)
+        } else {
+            let early = interval.saturating_sub(CLOCK_SKEW_BOUND);
+            (now.saturating_since(last) >= early).then_some(interval)
+        }
     }
 
     /// Checks the policy is usable (non-zero idle timeout within range, non-zero limits).

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -13,8 +14,9 @@ use crate::time::Timestamp;
 /// One attribute: its bytes and the session version at which it was last written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Attribute {
-    /// The value. Typed access ([`Session::get`]) reads it as JSON.
-    pub value: Vec<u8>,
+    /// The value. Typed access ([`Session::get`]) reads it as JSON. `Bytes`, so a store
+    /// hands out a slice of what it read without copying it, and a clone costs no copy.
+    pub value: Bytes,
     /// The session version that last wrote it: the basis of
     /// [`Delta::if_attribute_version`](crate::Delta::if_attribute_version).
     pub version: u64,
@@ -58,7 +60,7 @@ impl Session {
 
     /// The raw bytes of an attribute.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.attributes.get(name).map(|a| a.value.as_slice())
+        self.attributes.get(name).map(|a| &a.value[..])
     }
 
     /// An attribute decoded from JSON; `Ok(None)` when absent.

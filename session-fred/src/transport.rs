@@ -130,10 +130,11 @@ fn reply(value: Value) -> Reply {
         Value::Null => Reply::Nil,
         Value::Integer(i) => Reply::Int(i),
         // Without a copy when the reply owns its buffer alone.
-        Value::Bytes(b) => Reply::Bytes(Vec::from(b)),
-        Value::String(s) => Reply::Bytes(s.as_bytes().to_vec()),
+        // fred's replies are already `Bytes`: handed on without a copy.
+        Value::Bytes(b) => Reply::Bytes(b),
+        Value::String(s) => Reply::Bytes(s.into_inner()),
         Value::Boolean(b) => Reply::Int(i64::from(b)),
-        Value::Double(d) => Reply::Bytes(d.to_string().into_bytes()),
+        Value::Double(d) => Reply::Bytes(d.to_string().into()),
         Value::Array(items) => Reply::Array(items.into_iter().map(reply).collect()),
         Value::Map(map) => Reply::Array(
             map.inner()

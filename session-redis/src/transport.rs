@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
@@ -139,9 +140,10 @@ fn reply(value: Value) -> Reply {
     match value {
         Value::Nil => Reply::Nil,
         Value::Int(i) => Reply::Int(i),
-        Value::BulkString(b) => Reply::Bytes(b),
-        Value::SimpleString(s) => Reply::Bytes(s.into_bytes()),
-        Value::Okay => Reply::Bytes(b"OK".to_vec()),
+        // A `Vec` becomes `Bytes` without a copy.
+        Value::BulkString(b) => Reply::Bytes(Bytes::from(b)),
+        Value::SimpleString(s) => Reply::Bytes(Bytes::from(s)),
+        Value::Okay => Reply::Bytes(Bytes::from_static(b"OK")),
         Value::Array(items) | Value::Set(items) => {
             Reply::Array(items.into_iter().map(reply).collect())
         }
@@ -151,7 +153,7 @@ fn reply(value: Value) -> Reply {
                 .flat_map(|(k, v)| [reply(k), reply(v)])
                 .collect(),
         ),
-        Value::Double(d) => Reply::Bytes(d.to_string().into_bytes()),
+        Value::Double(d) => Reply::Bytes(Bytes::from(d.to_string())),
         Value::Boolean(b) => Reply::Int(i64::from(b)),
         Value::ServerError(e) => {
             Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default()))

@@ -59,7 +59,7 @@ impl From<&Session> for View {
             attributes: s
                 .attributes
                 .iter()
-                .map(|(n, a)| (n.clone(), (a.value.clone(), a.version)))
+                .map(|(n, a)| (n.clone(), (a.value.to_vec(), a.version)))
                 .collect(),
             principal: s.principal.clone(),
             idle_timeout: s.idle_timeout,

@@ -115,7 +115,10 @@ impl RecordBackend for RedisRecords {
             attributes: r
                 .attributes
                 .into_iter()
-                .map(|(n, value, version)| (n, Attribute { value, version }))
+                .map(|(n, value, version)| {
+                    let value = value.into();
+                    (n, Attribute { value, version })
+                })
                 .collect(),
         }))
     }
@@ -131,7 +134,7 @@ impl RecordBackend for RedisRecords {
             attributes: s
                 .attributes
                 .iter()
-                .map(|(n, a)| (n.clone(), a.value.clone(), a.version))
+                .map(|(n, a)| (n.clone(), a.value.to_vec(), a.version))
                 .collect(),
         };
         let raw = serde_json::to_vec(&record).map_err(Error::backend)?;

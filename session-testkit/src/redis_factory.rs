@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use session_core::redis::{Command, Reply, Settings, Store, Transport};
+use session_core::redis::{Command, Reply, Settings, Store, Transport, layout};
 use session_core::{Error, Policy, Result, SessionHandle, SessionToken};
 
 use crate::conformance::{Capabilities, Foreign, StoreFactory};
@@ -95,22 +95,21 @@ pub fn random_namespace() -> String {
 }
 
 fn planted(kind: Foreign) -> Vec<Vec<u8>> {
-    let words: &[&str] = match kind {
-        Foreign::WrongType => &["a foreign string"],
-        Foreign::GarbledField => &[
-            "_v",
-            "not a number",
-            "_c",
-            "1",
-            "_a",
-            "1",
-            "_i",
-            "86400000",
-            "_z",
-            "0",
-        ],
-    };
-    words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    match kind {
+        Foreign::WrongType => vec![b"a foreign string".to_vec()],
+        // A hash in the session's place whose metadata record is truncated: this layout
+        // version's first two bytes, then garbage.
+        Foreign::GarbledField => {
+            let mut record = vec![layout::LAYOUT_VERSION, layout::LIVE];
+            record.extend_from_slice(b"not a number");
+            vec![
+                layout::META_FIELD.to_vec(),
+                record,
+                b"n".to_vec(),
+                b"1".to_vec(),
+            ]
+        }
+    }
 }
 
 fn sorted_pairs(items: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -180,11 +179,11 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
                 kind,
                 store.transport().batch(&key, &[read], false).await?.pop(),
             ) {
-                (Foreign::WrongType, Some(Reply::Bytes(b))) => vec![b] == planted(kind),
+                (Foreign::WrongType, Some(Reply::Bytes(b))) => vec![b.to_vec()] == planted(kind),
                 (Foreign::GarbledField, Some(Reply::Array(items))) => {
                     let got = items.into_iter().filter_map(|r| {
                         if let Reply::Bytes(b) = r {
-                            Some(b)
+                            Some(b.to_vec())
                         } else {
                             None
                         }

@@ -7,7 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use session_core::SessionToken;
+use session_core::redis::layout::{self, Meta, Record};
+use session_core::{SessionToken, Timestamp};
 
 use super::subject::Attrs;
 
@@ -24,29 +25,30 @@ pub fn new_key(namespace: &str) -> String {
 
 /// The hash field holding attribute `name`'s value.
 pub fn value_field(name: &str) -> String {
-    format!("={name}")
+    name.to_owned()
 }
 
-/// The fields our `create` script writes for a new session holding `attrs`: metadata
-/// (`_v`, `_c`, `_a`, `_i`, `_z`), then `=name` / `#name` per attribute.
+/// The fields our `create` script writes for a new session holding `attrs`
+/// (`session_core::redis::layout`): the metadata record, then each attribute with its
+/// version in front.
 pub fn create_fields(attrs: &Attrs) -> Vec<(Vec<u8>, Vec<u8>)> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis()
-        .to_string()
-        .into_bytes();
+        .as_millis() as u64;
     let size: usize = attrs.iter().map(|(n, v)| n.len() + v.len()).sum();
-    let mut fields = vec![
-        (b"_v".to_vec(), b"1".to_vec()),
-        (b"_c".to_vec(), now.clone()),
-        (b"_a".to_vec(), now),
-        (b"_i".to_vec(), IDLE.as_millis().to_string().into_bytes()),
-        (b"_z".to_vec(), size.to_string().into_bytes()),
-    ];
+    let meta = Record::Live(Meta {
+        version: 1,
+        size: size as u64,
+        created_at: Timestamp::from_millis(now),
+        last_access: Timestamp::from_millis(now),
+        idle_timeout: IDLE,
+        deadline: None,
+        principal: None,
+    });
+    let mut fields = vec![(layout::META_FIELD.to_vec(), meta.encode())];
     for (name, value) in attrs {
-        fields.push((value_field(name).into_bytes(), value.clone()));
-        fields.push((format!("#{name}").into_bytes(), b"1".to_vec()));
+        fields.push((name.as_bytes().to_vec(), layout::encode_attribute(1, value)));
     }
     fields
 }
@@ -55,7 +57,7 @@ pub fn create_fields(attrs: &Attrs) -> Vec<(Vec<u8>, Vec<u8>)> {
 pub fn attribute_names<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
     fields
         .into_iter()
-        .filter_map(|f| f.strip_prefix(b"="))
+        .filter(|f| *f != layout::META_FIELD)
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect()
 }

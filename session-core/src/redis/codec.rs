@@ -4,6 +4,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use super::layout::{self, META_FIELD, Record};
 use super::{Arg, Reply};
 use crate::delta::{Applied, Delta, Guard, Op};
 use crate::error::{Error, Limit, Result};
@@ -11,7 +14,7 @@ use crate::handle::SessionHandle;
 use crate::model::PreparedNew;
 use crate::policy::Limits;
 use crate::session::{Attribute, Deadline, Session};
-use crate::time::{Timestamp, duration_millis};
+use crate::time::duration_millis;
 
 /// What a session key holds, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +26,6 @@ pub enum Lookup {
     /// A rotated session's forward to its successor.
     Moved(SessionHandle),
 }
-
-/// The metadata fields, in the order reads ask for them.
-pub(crate) const META: [&str; 8] = ["_s", "_f", "_v", "_c", "_a", "_i", "_d", "_p"];
 
 /// A number as Redis reads it: decimal text.
 pub(crate) fn num<'a>(n: impl ToString) -> Arg<'a> {
@@ -56,7 +56,8 @@ fn deadline_args<'a>(deadline: &Deadline) -> [Arg<'a>; 2] {
     }
 }
 
-/// Arguments of the `create` script, borrowing the attributes from `new`.
+/// Arguments of the `create` script: attribute values go in their stored form (version 1 in
+/// front), so the script writes them as they come.
 pub(crate) fn create_args(new: &PreparedNew) -> Vec<Arg<'_>> {
     let [mode, at] = deadline_args(&new.deadline);
     let mut args = Vec::with_capacity(5 + 2 * new.attributes.len());
@@ -69,33 +70,30 @@ pub(crate) fn create_args(new: &PreparedNew) -> Vec<Arg<'_>> {
     ]);
     for (name, value) in &new.attributes {
         args.push(Cow::Borrowed(name.as_bytes()));
-        args.push(Cow::Borrowed(value.as_slice()));
+        args.push(Cow::Owned(layout::encode_attribute(1, value)));
     }
     args
 }
 
-/// The hash field of attribute `name`: `=name` (its value) or `#name` (its version).
-pub(crate) fn field(prefix: u8, name: &str) -> Vec<u8> {
-    let mut f = Vec::with_capacity(name.len() + 1);
-    f.push(prefix);
-    f.extend_from_slice(name.as_bytes());
-    f
+/// A guard as the scripts take it: (kind, name, version), an attribute version as the 8 bytes
+/// stored in front of the value, so a script compares bytes and parses nothing.
+fn guard_args(guard: &Guard) -> [Arg<'_>; 3] {
+    match guard {
+        Guard::SessionVersion(v) => [Cow::Borrowed(b"V"), NONE, num(v)],
+        Guard::AttributeVersion { name, version } => [
+            Cow::Borrowed(b"A"),
+            Cow::Borrowed(name.as_bytes()),
+            Cow::Owned(version.to_le_bytes().to_vec()),
+        ],
+        Guard::Absent { name } => [Cow::Borrowed(b"X"), Cow::Borrowed(name.as_bytes()), NONE],
+    }
 }
 
 /// Arguments of the `apply` script, borrowing names and values from `delta`.
 pub(crate) fn apply_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> {
     let mut args = vec![num(limits.max_session_bytes), count(delta.guards().len())];
     for guard in delta.guards() {
-        let (kind, name, version): (&'static [u8], &str, u64) = match guard {
-            Guard::SessionVersion(v) => (b"V", "", *v),
-            Guard::AttributeVersion { name, version } => (b"A", name, *version),
-            Guard::Absent { name } => (b"X", name, 0),
-        };
-        args.extend([
-            Cow::Borrowed(kind),
-            Cow::Borrowed(name.as_bytes()),
-            num(version),
-        ]);
+        args.extend(guard_args(guard));
     }
     args.push(count(delta.ops().len()));
     for op in delta.ops() {
@@ -126,24 +124,13 @@ pub(crate) fn apply_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> 
     args
 }
 
-/// `apply_attrs`' arguments: like [`apply_args`], but with the hash fields spelled out
-/// (`=name`, `#name`), so the script builds no strings: guards as (kind, field, version),
-/// operations (puts, removes, increments only) as (kind, `=name`, `#name`, argument).
-/// Values are borrowed from `delta`, not copied.
+/// `apply_attrs`' arguments: guards as in [`apply_args`], operations (puts, removes,
+/// increments only) as (kind, name, argument). Values are borrowed from `delta`, not copied.
 pub(crate) fn apply_attrs_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> {
-    let mut args = Vec::with_capacity(3 + 3 * delta.guards().len() + 4 * delta.ops().len());
+    let mut args = Vec::with_capacity(3 + 3 * delta.guards().len() + 3 * delta.ops().len());
     args.extend([num(limits.max_session_bytes), count(delta.guards().len())]);
     for guard in delta.guards() {
-        let [kind, f, version]: [Arg<'a>; 3] = match guard {
-            Guard::SessionVersion(v) => [Cow::Borrowed(b"V"), NONE, num(v)],
-            Guard::AttributeVersion { name, version } => [
-                Cow::Borrowed(b"A"),
-                Cow::Owned(field(b'#', name)),
-                num(version),
-            ],
-            Guard::Absent { name } => [Cow::Borrowed(b"X"), Cow::Owned(field(b'=', name)), NONE],
-        };
-        args.extend([kind, f, version]);
+        args.extend(guard_args(guard));
     }
     args.push(count(delta.ops().len()));
     for op in delta.ops() {
@@ -155,12 +142,7 @@ pub(crate) fn apply_attrs_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg
             // shape should one slip through (the script then answers an error).
             _ => (b"?", "", NONE),
         };
-        args.extend([
-            Cow::Borrowed(kind),
-            Cow::Owned(field(b'=', name)),
-            Cow::Owned(field(b'#', name)),
-            arg,
-        ]);
+        args.extend([Cow::Borrowed(kind), Cow::Borrowed(name.as_bytes()), arg]);
     }
     args
 }
@@ -169,126 +151,52 @@ fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt(what.into())
 }
 
-fn parse_u64(bytes: &[u8], field: &str) -> Result<u64> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt(format!("field {field} is not a number")))
-}
-
-fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
-    String::from_utf8(bytes).map_err(|_| corrupt(format!("{what} is not UTF-8")))
-}
-
-/// The slot of a metadata field in [`META`]; `None` for other fields (`_z` and unknown
-/// metadata, which reads ignore).
-fn meta_slot(field: &[u8]) -> Option<usize> {
-    META.iter().position(|m| m.as_bytes() == field)
-}
-
-/// Decodes a session hash (field/value pairs, as `HGETALL` returns them, or the non-nil
-/// answers of an `HMGET`) read at server time `now`.
+/// Decodes a session hash: field/value pairs, as `HGETALL` returns them, or the non-nil
+/// answers of an `HMGET`. Redis never returns a key past its expiry, so a live record is a
+/// live session.
 ///
-/// Every load runs this, so it decodes in one pass into the session's own map, with one
-/// string per attribute name and no intermediate maps.
+/// Every load runs this, so it decodes in one pass into the session's own map: one string
+/// per attribute name, and each value a slice of the reply, not a copy.
 pub fn decode_session<F: AsRef<[u8]>>(
     handle: SessionHandle,
-    pairs: impl IntoIterator<Item = (F, Vec<u8>)>,
-    now: Timestamp,
+    pairs: impl IntoIterator<Item = (F, Bytes)>,
 ) -> Result<Lookup> {
-    let mut meta: [Option<Vec<u8>>; META.len()] = Default::default();
+    let mut meta = None;
     let mut found = false;
-    // (value, version) per attribute: an attribute's two fields may come in any order.
-    let mut attrs: BTreeMap<String, (Option<Vec<u8>>, Option<u64>)> = BTreeMap::new();
-    fn slot<'m>(
-        attrs: &'m mut BTreeMap<String, (Option<Vec<u8>>, Option<u64>)>,
-        name: &[u8],
-    ) -> Result<&'m mut (Option<Vec<u8>>, Option<u64>)> {
-        let name =
-            std::str::from_utf8(name).map_err(|_| corrupt("an attribute name is not UTF-8"))?;
-        if !attrs.contains_key(name) {
-            attrs.insert(name.to_owned(), (None, None));
-        }
-        attrs
-            .get_mut(name)
-            .ok_or_else(|| corrupt("attribute map lost an entry"))
-    }
+    let mut attributes = BTreeMap::new();
     for (field, value) in pairs {
         found = true;
         let field = field.as_ref();
-        match field.split_first() {
-            Some((b'=', name)) => slot(&mut attrs, name)?.0 = Some(value),
-            Some((b'#', name)) => {
-                let version = parse_u64(&value, &String::from_utf8_lossy(name))?;
-                slot(&mut attrs, name)?.1 = Some(version);
-            }
-            Some((b'_', _)) => {
-                if let Some(i) = meta_slot(field) {
-                    meta[i] = Some(value);
-                }
-            }
-            _ => return Err(corrupt("a field outside the session layout")),
+        if field == META_FIELD {
+            meta = Some(Record::decode(&value)?);
+            continue;
         }
+        let name = std::str::from_utf8(field)
+            .map_err(|_| corrupt("an attribute name is not UTF-8"))?
+            .to_owned();
+        let (version, value) = layout::decode_attribute(value)?;
+        attributes.insert(name, Attribute { value, version });
     }
-    if !found {
-        return Ok(Lookup::Gone);
+    match meta {
+        None if !found => Ok(Lookup::Gone),
+        None => Err(corrupt("a hash without a metadata record")),
+        Some(Record::Deleted) => Ok(Lookup::Gone),
+        Some(Record::Moved(to)) => Ok(Lookup::Moved(to)),
+        Some(Record::Live(m)) => Ok(Lookup::Live(Session {
+            handle,
+            version: m.version,
+            created_at: m.created_at,
+            last_access: m.last_access,
+            idle_timeout: m.idle_timeout,
+            deadline: m.deadline,
+            principal: m.principal,
+            attributes,
+        })),
     }
-    let [
-        state,
-        forward,
-        version,
-        created,
-        accessed,
-        idle,
-        deadline,
-        principal,
-    ] = meta;
-    match state.as_deref() {
-        Some(b"deleted") => return Ok(Lookup::Gone),
-        Some(b"moved") => {
-            let to = forward.ok_or_else(|| corrupt("a forward without a target"))?;
-            return Ok(Lookup::Moved(SessionHandle::from_hex(&utf8(
-                to,
-                "a forward",
-            )?)?));
-        }
-        Some(_) => return Err(corrupt("unknown session state")),
-        None => {}
-    }
-    let field = |value: Option<Vec<u8>>, name: &str| -> Result<u64> {
-        parse_u64(
-            &value.ok_or_else(|| corrupt(format!("missing field {name}")))?,
-            name,
-        )
-    };
-    let attributes = attrs
-        .into_iter()
-        .map(|(name, entry)| match entry {
-            (Some(value), Some(version)) => Ok((name, Attribute { value, version })),
-            (Some(_), None) => Err(corrupt(format!("attribute {name:?} has no version"))),
-            (None, _) => Err(corrupt("an attribute version without a value")),
-        })
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    let session = Session {
-        handle,
-        version: field(version, "_v")?,
-        created_at: Timestamp::from_millis(field(created, "_c")?),
-        last_access: Timestamp::from_millis(field(accessed, "_a")?),
-        idle_timeout: Duration::from_millis(field(idle, "_i")?),
-        deadline: deadline
-            .map(|d| parse_u64(&d, "_d").map(Timestamp::from_millis))
-            .transpose()?,
-        principal: principal.map(|p| utf8(p, "the principal")).transpose()?,
-        attributes,
-    };
-    if now >= session.expires_at() {
-        return Ok(Lookup::Gone);
-    }
-    Ok(Lookup::Live(session))
 }
 
 /// Flat `HGETALL` reply to pairs.
-pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Bytes, Bytes)>> {
     let items = match reply {
         Reply::Array(items) => items,
         Reply::Nil => Vec::new(),
@@ -303,7 +211,7 @@ pub(crate) fn pairs(reply: Reply) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 }
 
 /// `HMGET` of `fields` to the pairs that are present (the field names borrowed, not copied).
-pub(crate) fn present<'f>(fields: &'f [Arg<'_>], reply: Reply) -> Result<Vec<(&'f [u8], Vec<u8>)>> {
+pub(crate) fn present<'f>(fields: &'f [Arg<'_>], reply: Reply) -> Result<Vec<(&'f [u8], Bytes)>> {
     let Reply::Array(items) = reply else {
         return Err(reply_error(reply, "HMGET"));
     };
@@ -325,10 +233,10 @@ pub(crate) fn reply_error(reply: Reply, what: &str) -> Error {
     }
 }
 
-pub(crate) fn bytes(reply: Reply) -> Result<Vec<u8>> {
+pub(crate) fn bytes(reply: Reply) -> Result<Bytes> {
     match reply {
         Reply::Bytes(b) => Ok(b),
-        Reply::Int(i) => Ok(i.to_string().into_bytes()),
+        Reply::Int(i) => Ok(Bytes::from(i.to_string())),
         other => Err(reply_error(other, "a string")),
     }
 }
@@ -342,19 +250,6 @@ pub(crate) fn int(reply: Reply) -> Result<i64> {
             .ok_or_else(|| Error::backend("expected an integer")),
         other => Err(reply_error(other, "an integer")),
     }
-}
-
-/// `TIME` to milliseconds.
-pub(crate) fn time(reply: Reply) -> Result<Timestamp> {
-    let Reply::Array(parts) = reply else {
-        return Err(reply_error(reply, "TIME"));
-    };
-    let mut parts = parts.into_iter();
-    let (Some(secs), Some(micros)) = (parts.next(), parts.next()) else {
-        return Err(Error::backend("TIME: short reply"));
-    };
-    let (secs, micros) = (int(secs)?, int(micros)?);
-    Ok(Timestamp::from_millis((secs * 1000 + micros / 1000) as u64))
 }
 
 /// A script's answer: its status word and the rest.
@@ -394,13 +289,16 @@ impl Answer {
             .ok_or_else(|| Error::backend("script reply too short"))?)
     }
 
+    /// A successor's handle, as a forward stores it (32 bytes).
     pub(crate) fn handle(&mut self) -> Result<SessionHandle> {
         let raw = bytes(
             self.rest
                 .next()
                 .ok_or_else(|| Error::backend("script reply too short"))?,
         )?;
-        SessionHandle::from_hex(&String::from_utf8_lossy(&raw))
+        <[u8; 32]>::try_from(&raw[..])
+            .map(SessionHandle::from_bytes)
+            .map_err(|_| corrupt("a forward without a 32-byte target"))
     }
 
     pub(crate) fn text(&mut self) -> String {
@@ -474,28 +372,34 @@ pub(crate) fn apply_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redis::layout::{Meta, encode_attribute};
+    use crate::time::Timestamp;
     use crate::token::SessionToken;
 
-    fn p(f: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
-        (f.as_bytes().to_vec(), v.as_bytes().to_vec())
+    fn live(principal: Option<&str>) -> Bytes {
+        Bytes::from(
+            Record::Live(Meta {
+                version: 3,
+                size: 2,
+                created_at: Timestamp::from_millis(1000),
+                last_access: Timestamp::from_millis(2000),
+                idle_timeout: Duration::from_millis(500),
+                deadline: None,
+                principal: principal.map(str::to_owned),
+            })
+            .encode(),
+        )
+    }
+
+    fn attr(version: u64, value: &str) -> Bytes {
+        Bytes::from(encode_attribute(version, value.as_bytes()))
     }
 
     #[test]
-    fn decodes_a_session_and_checks_its_expiry() {
+    fn decodes_a_session() {
         let h = SessionToken::from_bytes([1; 16]).handle();
-        let fields = vec![
-            p("_v", "3"),
-            p("_c", "1000"),
-            p("_a", "2000"),
-            p("_i", "500"),
-            p("_z", "2"),
-            p("_p", "ann"),
-            p("=n", "7"),
-            p("#n", "2"),
-        ];
-        let Lookup::Live(s) =
-            decode_session(h, fields.clone(), Timestamp::from_millis(2499)).unwrap()
-        else {
+        let fields = vec![(&b"n"[..], attr(2, "7")), (META_FIELD, live(Some("ann")))];
+        let Lookup::Live(s) = decode_session(h, fields).unwrap() else {
             panic!("live")
         };
         assert_eq!(
@@ -503,8 +407,9 @@ mod tests {
             (3, Some("ann"), Some(2))
         );
         assert_eq!(s.get_bytes("n"), Some(&b"7"[..]));
+        assert_eq!(s.last_access, Timestamp::from_millis(2000));
         assert_eq!(
-            decode_session(h, fields, Timestamp::from_millis(2500)).unwrap(),
+            decode_session(h, Vec::<(&[u8], Bytes)>::new()).unwrap(),
             Lookup::Gone
         );
     }
@@ -512,35 +417,31 @@ mod tests {
     #[test]
     fn garbage_is_corrupt_not_a_panic() {
         let h = SessionToken::from_bytes([1; 16]).handle();
-        let now = Timestamp::from_millis(0);
-        for fields in [
-            vec![p("_v", "x"), p("_c", "1"), p("_a", "1"), p("_i", "1")],
-            vec![p("_v", "1"), p("_c", "1"), p("_a", "1")],
+        let cases: Vec<Vec<(&[u8], Bytes)>> = vec![
+            vec![(META_FIELD, Bytes::from_static(b"not a record"))],
+            vec![(b"a", attr(1, "x"))],
             vec![
-                p("_v", "1"),
-                p("_c", "1"),
-                p("_a", "1"),
-                p("_i", "9"),
-                p("=a", "1"),
+                (META_FIELD, live(None)),
+                (b"a", Bytes::from_static(b"short")),
             ],
-            vec![p("junk", "1")],
-            vec![p("_s", "moved"), p("_f", "not hex")],
-            vec![p("_s", "zombie")],
-        ] {
+            vec![(META_FIELD, live(None)), (b"\xff", attr(1, "x"))],
+            vec![(META_FIELD, Bytes::from_static(b"\x01Mnot 32 bytes"))],
+            vec![(META_FIELD, Bytes::from_static(b"\x01Z"))],
+        ];
+        for fields in cases {
             assert!(
-                matches!(
-                    decode_session(h, fields.clone(), now),
-                    Err(Error::Corrupt(_))
-                ),
+                matches!(decode_session(h, fields.clone()), Err(Error::Corrupt(_))),
                 "{fields:?}"
             );
         }
+        let deleted = Bytes::from(Record::Deleted.encode());
         assert_eq!(
-            decode_session(h, vec![p("_s", "deleted")], now).unwrap(),
+            decode_session(h, vec![(META_FIELD, deleted)]).unwrap(),
             Lookup::Gone
         );
+        let moved = Bytes::from(Record::Moved(h).encode());
         assert_eq!(
-            decode_session(h, vec![p("_s", "moved"), p("_f", &h.to_hex())], now).unwrap(),
+            decode_session(h, vec![(META_FIELD, moved)]).unwrap(),
             Lookup::Moved(h)
         );
         assert!(matches!(
@@ -558,7 +459,10 @@ mod tests {
         assert_eq!(a.status, "OK");
         assert_eq!(a.int().unwrap(), 7);
         assert!(a.rest.next().is_none());
-        let table = Reply::Array(vec![Reply::Bytes(b"CONFLICT".to_vec()), Reply::Int(3)]);
+        let table = Reply::Array(vec![
+            Reply::Bytes(Bytes::from_static(b"CONFLICT")),
+            Reply::Int(3),
+        ]);
         let mut a = Answer::of(table, "apply_attrs").unwrap();
         assert_eq!(a.status, "CONFLICT");
         assert_eq!(a.int().unwrap(), 3);

@@ -8,41 +8,30 @@
 //! scripts on the same layout and can share sessions.
 //!
 //! # Layout
-//! A session is one hash at `<namespace>:{<handle>}` (see [`KeyLayout`](crate::KeyLayout)):
-//!
-//! | field | holds |
-//! |---|---|
-//! | `_v` | session version |
-//! | `_c`, `_a` | created, last access (ms since the epoch, server clock) |
-//! | `_i` | idle timeout (ms) |
-//! | `_d` | absolute deadline (ms), if any |
-//! | `_p` | principal, if any |
-//! | `_z` | bytes of attribute names and values (for the size limit without reading them) |
-//! | `=<name>` | an attribute's value |
-//! | `#<name>` | the version that last wrote it |
-//!
-//! The key expires at the session's expiry instant (`PEXPIREAT`), so Redis frees it; reads
-//! also compare that instant with the server's `TIME`, so an expired session is never
-//! returned before eviction. A deleted session is `{_s: "deleted"}` and a rotated one
-//! `{_s: "moved", _f: <new handle>}`, each expiring after its grace period. A principal's
-//! index is a set of handles at [`KeyLayout::principal_key`](crate::KeyLayout::principal_key).
+//! A session is one hash at `<namespace>:{<handle>}`, with one field for its metadata and one
+//! per attribute, each attribute's version stored in front of its value; the key expires at
+//! the session's expiry instant. [`layout`] defines it all, and nothing else spells a key or
+//! a field.
 //!
 //! # Cost
 //! Redis runs one command at a time, so its CPU is what a deployment pays, and inside a script
 //! every `redis.call` costs a few microseconds on top of the command itself. So:
-//! - Loads run no script. A load is `HGETALL` + `TIME` in one round trip (`load_some`: `HMGET`
-//!   of the metadata and the named attributes); the client judges expiry and whether a touch
-//!   is due ([`Policy::touch_due`](crate::Policy::touch_due)), and sends the small `touch`
-//!   script only then, once per [`Policy::touch_interval`](crate::Policy) per session. With
-//!   a zero interval every load writes, and the script rides in the read's round trip.
+//! - Loads run no script and ask for no clock. A load is one `HGETALL` (`load_some`: one
+//!   `HMGET` of the metadata and the named attributes): Redis never returns a key past its
+//!   expiry, and whether a touch is due is judged on the application server's clock with a
+//!   margin for skew ([`Policy::load_touch`](crate::Policy::load_touch)). The small `touch`
+//!   script is sent only then, about once per [`Policy::touch_interval`](crate::Policy) per
+//!   session. With a zero interval every load writes, and the script rides in the read's
+//!   round trip.
 //! - Writes that need atomic conditions are single-key scripts (`apply`, `create`, `delete`,
 //!   `touch`, the two steps of `rotate`). The write of almost every request, a delta of
-//!   attribute operations and guards, goes to `apply_attrs`: one `HMGET` of three metadata
-//!   fields and the attributes involved, one `HSET`, no clock (it relies on the key's expiry,
+//!   attribute operations and guards, goes to `apply_attrs`: one `HMGET` of the metadata
+//!   record and the attributes involved, one `HSET`, no clock (it relies on the key's expiry,
 //!   kept at the session's expiry instant) and few Lua allocations, about half the Redis CPU
 //!   of the general `apply`. Deltas that change metadata or touch use `apply`.
 
 mod codec;
+pub mod layout;
 mod settings;
 mod store;
 
@@ -51,6 +40,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::error::Result;
 
@@ -97,12 +87,19 @@ impl Script {
 
 macro_rules! script {
     ($name:literal alone) => {
-        Script::new($name, include_str!(concat!("lua/", $name, ".lua")))
+        Script::new(
+            $name,
+            concat!(
+                include_str!("lua/layout.lua"),
+                include_str!(concat!("lua/", $name, ".lua"))
+            ),
+        )
     };
     ($name:literal) => {
         Script::new(
             $name,
             concat!(
+                include_str!("lua/layout.lua"),
                 include_str!("lua/prelude.lua"),
                 include_str!(concat!("lua/", $name, ".lua"))
             ),
@@ -157,8 +154,9 @@ pub enum Reply {
     Nil,
     /// An integer.
     Int(i64),
-    /// A bulk or simple string.
-    Bytes(Vec<u8>),
+    /// A bulk or simple string. `Bytes`, so that a client whose replies are already `Bytes`
+    /// (fred) hands values on without a copy, and attribute values are slices of the reply.
+    Bytes(Bytes),
     /// An array (a RESP3 map or set flattened into one).
     Array(Vec<Reply>),
     /// An error reply of one command, as its text (`WRONGTYPE ...`).

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use super::layout::KeyLayout;
 use super::{Durability, Store, Transport};
 use crate::error::{Error, Result};
-use crate::handle::{KeyLayout, Namespace};
+use crate::handle::Namespace;
 use crate::policy::Policy;
 
 /// Where the sessions live.

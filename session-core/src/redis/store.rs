@@ -2,23 +2,27 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
-use super::codec::{self, Answer, Lookup, META};
+use super::codec::{self, Answer, Lookup};
+use super::layout::KeyLayout;
+use super::layout::META_FIELD;
 use super::{
     APPLY, APPLY_ATTRS, Arg, CREATE, Command, DELETE, ROTATE_COPY, ROTATE_MARK, Reply, Script,
     TOUCH, Transport,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
-use crate::handle::{KeyLayout, SessionHandle};
+use crate::handle::SessionHandle;
 use crate::model::{past_deadline, prepare_new, validate_names};
 use crate::policy::{MAX_FORWARDS, Policy, validate_principal};
 use crate::session::{NewSession, Session};
 use crate::store::{Created, SessionStore};
-use crate::time::Timestamp;
+use crate::time::{Clock, SystemClock, Timestamp};
 use crate::token::SessionToken;
 use crate::update::RetryPolicy;
 
@@ -59,13 +63,8 @@ fn attributes_only(delta: &Delta) -> bool {
 
 /// What the touch script found.
 enum Touched {
-    At {
-        now: Timestamp,
-        last_access: Timestamp,
-    },
-    Gone {
-        now: Timestamp,
-    },
+    At { last_access: Timestamp },
+    Gone,
     Moved(SessionHandle),
 }
 
@@ -73,10 +72,9 @@ fn touch_answer(mut a: Answer) -> Result<Touched> {
     let ms = |n: i64| Timestamp::from_millis(n.max(0) as u64);
     match a.status.as_str() {
         "OK" => Ok(Touched::At {
-            now: ms(a.int()?),
             last_access: ms(a.int()?),
         }),
-        "NOTFOUND" => Ok(Touched::Gone { now: ms(a.int()?) }),
+        "NOTFOUND" => Ok(Touched::Gone),
         "MOVED" => Ok(Touched::Moved(a.handle()?)),
         "CORRUPT" => Err(Error::Corrupt(a.text())),
         other => Err(Error::backend(format!(
@@ -91,6 +89,7 @@ pub struct Store<T> {
     layout: KeyLayout,
     policy: Policy,
     durability: Option<Durability>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<T: fmt::Debug> fmt::Debug for Store<T> {
@@ -100,6 +99,7 @@ impl<T: fmt::Debug> fmt::Debug for Store<T> {
             .field("namespace", self.layout.namespace())
             .field("policy", &self.policy)
             .field("durability", &self.durability)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -113,7 +113,16 @@ impl<T: Transport> Store<T> {
             layout,
             policy,
             durability: None,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The application server's clock, by which loads judge whether a touch is due
+    /// ([`Policy::load_touch`]); the operating system's by default. Every decision that
+    /// changes state is taken on Redis's clock; this one only chooses when to ask.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Adds the `WAIT`-based durability check to every write.
@@ -247,62 +256,58 @@ impl<T: Transport> Store<T> {
         let key = self.key(&handle);
         let read = match names {
             Some(names) => {
-                let mut args = Vec::with_capacity(1 + META.len() + 2 * names.len());
+                let mut args = Vec::with_capacity(2 + names.len());
                 args.push(Cow::Borrowed(key.as_bytes()));
-                args.extend(META.iter().map(|f| Cow::Borrowed(f.as_bytes())));
-                for name in names {
-                    args.push(Cow::Owned(codec::field(b'=', name)));
-                    args.push(Cow::Owned(codec::field(b'#', name)));
-                }
+                args.push(Cow::Borrowed(META_FIELD));
+                args.extend(names.iter().map(|n| Cow::Borrowed(n.as_bytes())));
                 Command::Plain("HMGET", args)
             }
             None => Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]),
         };
         // With a zero touch interval every load writes, so the touch script rides in the
-        // read's round trip. Otherwise a load is a plain read with the server's clock, and
-        // the script is sent (a second round trip) only when `Policy::touch_due` says so:
-        // most loads then cost Redis no script at all.
+        // read's round trip. Otherwise a load is the one read: Redis hides expired keys, and
+        // the script is sent (a second round trip) only when `Policy::load_touch` says so,
+        // about once per interval.
         let pipelined_touch = touch && self.policy.touch_interval.is_zero();
-        let clock = if pipelined_touch {
-            Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")])
-        } else {
-            Command::Plain("TIME", Vec::new())
-        };
-        let commands = [read, clock];
+        let mut commands = vec![read];
+        if pipelined_touch {
+            commands.push(Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")]));
+        }
         let mut replies = self
             .transport
             .batch(&key, &commands, false)
             .await?
             .into_iter();
-        let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
-            return Err(Error::backend("short batch reply"));
-        };
-        let (now, touched_at) = if pipelined_touch {
-            match touch_answer(Answer::of(clock, TOUCH.name)?)? {
-                Touched::At { now, last_access } => (now, Some(last_access)),
-                Touched::Gone { now } => (now, None),
+        let data = replies
+            .next()
+            .ok_or_else(|| Error::backend("short batch reply"))?;
+        let touched_at = match replies.next() {
+            Some(reply) => match touch_answer(Answer::of(reply, TOUCH.name)?)? {
+                Touched::At { last_access } => Some(last_access),
+                Touched::Gone => None,
                 Touched::Moved(next) => return Ok(Lookup::Moved(next)),
-            }
-        } else {
-            (codec::time(clock)?, None)
+            },
+            None => None,
         };
         // An `HMGET` answers its own arguments after the key, in order: decode against those
         // (borrowed) field names rather than a second copy of the list.
         let mut lookup = match &commands[0] {
             Command::Plain("HMGET", args) => {
-                codec::decode_session(handle, codec::present(&args[1..], data)?, now)?
+                codec::decode_session(handle, codec::present(&args[1..], data)?)?
             }
-            _ => codec::decode_session(handle, codec::pairs(data)?, now)?,
+            _ => codec::decode_session(handle, codec::pairs(data)?)?,
         };
         if let Lookup::Live(session) = &mut lookup {
             if let Some(at) = touched_at {
                 session.last_access = session.last_access.max(at);
-            } else if touch && self.policy.touch_due(session, now) {
+            } else if touch
+                && let Some(threshold) = self.policy.load_touch(session, self.clock.now())
+            {
                 // The read is the load's linearization point: if the session ends before
                 // the touch lands, the load still returns what it read.
-                let interval = codec::ms(self.policy.touch_interval);
-                let (answer, _) = self.write(&key, &TOUCH, vec![interval], false).await?;
-                if let Touched::At { last_access, .. } = touch_answer(answer)? {
+                let threshold = codec::ms(threshold);
+                let (answer, _) = self.write(&key, &TOUCH, vec![threshold], false).await?;
+                if let Touched::At { last_access } = touch_answer(answer)? {
                     session.last_access = session.last_access.max(last_access);
                 }
             }
@@ -344,37 +349,23 @@ impl<T: Transport> Store<T> {
         Err(Error::NotFound { handle: asked })
     }
 
-    /// One read of `key` and the server's clock, in one round trip (reads that must judge
-    /// expiry without writing).
-    async fn read_at_server_time(
-        &self,
-        key: &str,
-        read: Command<'_>,
-    ) -> Result<(Reply, Timestamp)> {
-        let commands = [read, Command::Plain("TIME", Vec::new())];
-        let mut replies = self
-            .transport
-            .batch(key, &commands, false)
-            .await?
-            .into_iter();
-        let (Some(data), Some(clock)) = (replies.next(), replies.next()) else {
-            return Err(Error::backend("short batch reply"));
-        };
-        Ok((data, codec::time(clock)?))
-    }
-
     /// The raw fields and metadata of the session `token` leads to (for rotation).
     async fn snapshot(
         &self,
         token: &SessionToken,
-    ) -> Result<(SessionHandle, Vec<(Vec<u8>, Vec<u8>)>, Session)> {
+    ) -> Result<(SessionHandle, Vec<(Bytes, Bytes)>, Session)> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
             let key = self.key(&handle);
             let read = Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]);
-            let (data, now) = self.read_at_server_time(&key, read).await?;
+            let data = self
+                .transport
+                .batch(&key, &[read], false)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::backend("HGETALL: no reply"))?;
             let pairs = codec::pairs(data)?;
-            match codec::decode_session(handle, pairs.clone(), now)? {
+            match codec::decode_session(handle, pairs.clone())? {
                 Lookup::Live(session) => return Ok((handle, pairs, session)),
                 Lookup::Gone => break,
                 Lookup::Moved(next) => handle = next,
@@ -516,26 +507,31 @@ impl<T: Transport> SessionStore for Store<T> {
             if let Some(p) = &session.principal {
                 self.index_add(p, &new_handle).await?;
             }
-            let deadline = session.deadline.map_or(-1, |d| d.as_millis() as i64);
-            let mut copy = vec![
-                codec::num(session.last_access.as_millis()),
-                codec::ms(session.idle_timeout),
-                codec::num(deadline),
-            ];
+            // The metadata record first, then the attributes as stored (versions included).
+            let mut copy = Vec::with_capacity(pairs.len() * 2);
             copy.extend(
                 pairs
-                    .into_iter()
-                    .flat_map(|(f, v)| [Cow::Owned(f), Cow::Owned(v)]),
+                    .iter()
+                    .filter(|(f, _)| &f[..] == META_FIELD)
+                    .map(|(_, v)| Cow::Borrowed(&v[..])),
             );
-            let (answer, _) = self
+            copy.extend(
+                pairs
+                    .iter()
+                    .filter(|(f, _)| &f[..] != META_FIELD)
+                    .flat_map(|(f, v)| [Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..])]),
+            );
+            let (mut answer, _) = self
                 .write(&self.key(&new_handle), &ROTATE_COPY, copy, true)
                 .await?;
-            if answer.status != "OK" {
-                continue; // the fresh token was taken
+            match answer.status.as_str() {
+                "OK" => {}
+                "TAKEN" => continue, // the fresh token was taken
+                _ => return Err(Error::Corrupt(answer.text())),
             }
             let mark = vec![
                 codec::num(session.version),
-                Cow::Owned(new_handle.to_hex().into_bytes()),
+                Cow::Owned(new_handle.as_bytes().to_vec()),
                 codec::ms(self.policy.rotate_grace),
             ];
             let (mut answer, waited) = self
@@ -591,17 +587,22 @@ impl<T: Transport> SessionStore for Store<T> {
                 .collect::<Result<Vec<_>>>()?,
             other => return Err(codec::reply_error(other, "SMEMBERS")),
         };
-        let fields: Vec<Arg<'static>> = META.iter().map(|f| Cow::Borrowed(f.as_bytes())).collect();
+        let fields: [Arg<'static>; 1] = [Cow::Borrowed(META_FIELD)];
         let mut live = Vec::new();
         for member in members {
             let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
             let key = self.key(&handle);
-            let mut args = vec![Cow::Borrowed(key.as_bytes())];
-            args.extend(fields.iter().cloned());
-            let (data, now) = self
-                .read_at_server_time(&key, Command::Plain("HMGET", args))
-                .await?;
-            let lookup = codec::decode_session(handle, codec::present(&fields, data)?, now);
+            let read = Command::Plain(
+                "HMGET",
+                vec![Cow::Borrowed(key.as_bytes()), fields[0].clone()],
+            );
+            let data = self
+                .transport
+                .batch(&key, &[read], false)
+                .await?
+                .pop()
+                .ok_or_else(|| Error::backend("HMGET: no reply"))?;
+            let lookup = codec::decode_session(handle, codec::present(&fields, data)?);
             match lookup {
                 Ok(Lookup::Live(s)) if s.principal.as_deref() == Some(principal) => {
                     live.push(handle)
@@ -612,7 +613,7 @@ impl<T: Transport> SessionStore for Store<T> {
                 Ok(Lookup::Gone | Lookup::Moved(_)) => {
                     let srem = Command::Plain(
                         "SREM",
-                        vec![Cow::Borrowed(index.as_bytes()), Cow::Owned(member)],
+                        vec![Cow::Borrowed(index.as_bytes()), Cow::Owned(member.to_vec())],
                     );
                     self.transport.batch(&index, &[srem], false).await?;
                 }

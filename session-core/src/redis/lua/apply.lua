@@ -1,16 +1,33 @@
 -- apply: ARGV = max session bytes, guard count, guards as (kind, name, version) with kind
---   V session version | A attribute version | X absent, op count, ops as (kind, a, b):
---   P put name value | R remove name | I increment name by | T idle ms | D deadline mode ms
---   | U principal ('' clears) | H touch.
+--   V session version (decimal) | A attribute version (8 bytes, little-endian) | X absent,
+--   op count, ops as (kind, a, b): P put name value | R remove name | I increment name by
+--   | T idle ms | D deadline mode ms | U principal ('' clears) | H touch.
 -- Replies {'OK', version, increment results...} (without increment results: the bare
 --   version, an integer reply, which Redis 7.0 answers cheaper than a table)
 --   | {'NOTFOUND'} | {'MOVED', handle} | {'CONFLICT', version} | {'TYPE', op}
---   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Nothing is written unless
---   the reply is OK.
+--   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Everything is checked before
+--   the first write: nothing is written unless the reply is OK.
 local now = now_ms()
-local state, m = meta(now)
+local state, m = meta()
 if state ~= 'LIVE' then
   return not_live(state, m)
+end
+
+-- `stored` caches each attribute as read: its value without the version (`orig`, false when
+-- absent) and the 8 bytes of its version (`vers`).
+local orig, vers = {}, {}
+local function stored(name)
+  if orig[name] == nil then
+    local raw = redis.call('HGET', key, name)
+    if raw and #raw < VERSION_BYTES then
+      return nil
+    end
+    orig[name] = raw and string.sub(raw, VERSION_BYTES + 1) or false
+    if raw then
+      vers[name] = string.sub(raw, 1, VERSION_BYTES)
+    end
+  end
+  return orig[name]
 end
 
 local guards = tonumber(ARGV[2])
@@ -21,10 +38,16 @@ for _ = 1, guards do
   local holds
   if kind == 'V' then
     holds = m.v == tonumber(version)
-  elseif kind == 'A' then
-    holds = redis.call('HGET', key, '#' .. name) == version
   else
-    holds = redis.call('HEXISTS', key, '=' .. name) == 0
+    local value = stored(name)
+    if value == nil then
+      return { 'CORRUPT', 'an attribute field without a version' }
+    end
+    if kind == 'A' then
+      holds = value ~= false and vers[name] == version
+    else
+      holds = value == false
+    end
   end
   if not holds then
     return { 'CONFLICT', m.v }
@@ -38,30 +61,9 @@ if ops == 0 then
 end
 
 -- Run the operations on a copy: `cur` holds every attribute this delta touched (a string, or
--- false once removed); nothing is written until all of them succeeded. `orig` caches what
--- was read, so no field is read twice.
-local cur, orig = {}, {}
+-- false once removed); nothing is written until all of them succeeded.
+local cur = {}
 local size = m.z
-local function stored(name)
-  if orig[name] == nil then
-    orig[name] = redis.call('HGET', key, '=' .. name)
-  end
-  return orig[name]
-end
-local function value(name)
-  if cur[name] ~= nil then
-    return cur[name]
-  end
-  return stored(name)
-end
-local function old_size(name)
-  local v = value(name)
-  return v and (#name + #v) or 0
-end
-local function set(name, v)
-  size = size - old_size(name) + (v and (#name + #v) or 0)
-  cur[name] = v
-end
 local function counter(v)
   if v == '0' then
     return 0
@@ -81,25 +83,36 @@ local results = { 'OK', m.v + 1 }
 for op = 1, ops do
   local kind, x, y = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   at = at + 3
-  if kind == 'P' then
-    set(x, y)
-  elseif kind == 'R' then
-    set(x, false)
-  elseif kind == 'I' then
-    local old = value(x)
-    local n = 0
-    if old then
-      n = counter(old)
-      if not n then
-        return { 'TYPE', op }
+  if kind == 'P' or kind == 'R' or kind == 'I' then
+    local old = cur[x]
+    if old == nil then
+      old = stored(x)
+      if old == nil then
+        return { 'CORRUPT', 'an attribute field without a version' }
       end
     end
-    local new = n + tonumber(y)
-    if new > MAX_COUNTER or new < -MAX_COUNTER then
-      return { 'OVERFLOW', op }
+    local new
+    if kind == 'P' then
+      new = y
+    elseif kind == 'R' then
+      new = false
+    else
+      local n = 0
+      if old then
+        n = counter(old)
+        if not n then
+          return { 'TYPE', op }
+        end
+      end
+      n = n + tonumber(y)
+      if n > MAX_COUNTER or n < -MAX_COUNTER then
+        return { 'OVERFLOW', op }
+      end
+      new = int(n)
+      results[#results + 1] = n
     end
-    set(x, int(new))
-    table.insert(results, new)
+    size = size - (old and (#x + #old) or 0) + (new and (#x + #new) or 0)
+    cur[x] = new
   elseif kind == 'T' then
     i = tonumber(x)
   elseif kind == 'D' then
@@ -116,44 +129,31 @@ for op = 1, ops do
     if now > a then
       a = now
     end
+  else
+    return { 'BADOP', op }
   end
 end
 if size > tonumber(ARGV[1]) then
   return { 'LIMIT', size }
 end
 
-local version = int(m.v + 1)
-local sets = { '_v', version, '_z', int(size) }
+local version = m.v + 1
+local prefix = struct.pack('<I8', version)
+local meta_changed = a ~= m.a or i ~= m.i or d ~= m.d
+m.v, m.z, m.a, m.i, m.d, m.p = version, size, a, i, d, p
+local sets = { META, pack_meta(m) }
 local dels = {}
 for name, v in pairs(cur) do
   if v then
-    table.insert(sets, '=' .. name); table.insert(sets, v)
-    table.insert(sets, '#' .. name); table.insert(sets, version)
-  elseif stored(name) then
-    table.insert(dels, '=' .. name); table.insert(dels, '#' .. name)
+    sets[#sets + 1] = name
+    sets[#sets + 1] = prefix .. v
+  elseif orig[name] then
+    dels[#dels + 1] = name
   end
 end
-if a ~= m.a then
-  table.insert(sets, '_a'); table.insert(sets, int(a))
-end
-if i ~= m.i then
-  table.insert(sets, '_i'); table.insert(sets, int(i))
-end
-if d and d ~= m.d then
-  table.insert(sets, '_d'); table.insert(sets, int(d))
-elseif m.d and not d then
-  table.insert(dels, '_d')
-end
-if p and p ~= m.p then
-  table.insert(sets, '_p'); table.insert(sets, p)
-elseif m.p and not p then
-  table.insert(dels, '_p')
-end
-hset_all(sets, 1)
-if #dels > 0 then
-  redis.call('HDEL', key, unpack(dels))
-end
-if a ~= m.a or i ~= m.i or d ~= m.d then
+chunked('HSET', sets, 1)
+chunked('HDEL', dels, 1)
+if meta_changed then
   expire_at(a, i, d, now)
 end
 if #results == 2 then

@@ -1,43 +1,38 @@
 -- apply_attrs: `apply` for the common delta of attribute operations only (put, remove,
 -- increment) and guards, at most 1000 of them. ARGV = max session bytes, guard count, guards
--- as (kind, field, version) with kind V session version | A attribute version (field
--- '#name') | X absent (field '=name'), op count, ops as (kind, '=name', '#name', argument)
--- with kind P put | R remove | I increment. Replies as apply.lua (a success without
--- increment results is the bare version: measured, a table reply cost this script about 2 µs
--- of Redis CPU more than an integer, as much as one of its inner commands).
+-- as (kind, name, version) with kind V session version (decimal) | A attribute version
+-- (8 bytes, little-endian) | X absent, op count, ops as (kind, name, argument) with kind
+-- P put | R remove | I increment. Replies as apply.lua (a success without increment results
+-- is the bare version: measured, a table reply cost this script about 2 µs of Redis CPU more
+-- than an integer, as much as one of its inner commands).
 --
--- It is the write of almost every request, so it stands alone (no prelude) and stays lean:
--- no clock (the key's expiry is kept at the session's expiry instant, and Redis checks it on
--- every access), three metadata fields, one HMGET, one HSET, field names built by the client,
--- and few Lua allocations (each table or new string costs a script about 0.2 µs of Redis
--- CPU, as much as a GET). Its counter and size rules repeat apply.lua's on purpose (a shared
--- prelude would cost every call its closures); keep the two in step: the testkit's model
--- equivalence histories run both against the model.
-local key = KEYS[1]
-local MAX_COUNTER = 9007199254740991
--- The counts are compared as strings first: `tonumber` runs `strtod`, and the common counts
--- (no guard, one operation) then cost nothing.
+-- It is the write of almost every request, so it takes only layout.lua (no prelude: its
+-- closures would cost every call) and stays lean: no clock (Redis keeps the key's expiry at
+-- the session's expiry instant, and checks it on every access), one HMGET, one HSET, the
+-- metadata record's times and principal copied as bytes, and few Lua allocations (each
+-- table or new string costs a script about 0.2 µs of Redis CPU, as much as a GET). Its
+-- counter and size rules repeat apply.lua's on purpose; keep the two in step: the testkit's
+-- model equivalence histories run both against the model.
 local guards = ARGV[2] == '0' and 0 or tonumber(ARGV[2])
 local ops_at = 3 + 3 * guards
 local ops = ARGV[ops_at] == '1' and 1 or tonumber(ARGV[ops_at])
 
--- One HMGET: state, version, size, then one field per attribute guard, then one per operation
--- (the old value of the attribute it writes), in argument order.
+-- One HMGET: the metadata record, then one field per attribute guard, then one per operation
+-- (the stored value of the attribute it writes), in argument order.
 local r, first_op
 local single_put = guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P'
 -- A put needs only the old value's length. Fetching the value copies it into Lua; from about
 -- 512 bytes on that costs Redis more than one more call, so for a large new value (the old
--- one is likely large too) ask for the attribute's short version field, which exists exactly
--- when the attribute does, and HSTRLEN the value below.
-local by_length = single_put and #ARGV[ops_at + 4] >= 512
+-- one is likely large too) HSTRLEN the old value below instead.
+local by_length = single_put and #ARGV[ops_at + 3] >= 512
 if by_length then
-  r = redis.pcall('HMGET', key, '_s', '_v', '_z', ARGV[ops_at + 3])
+  r = redis.pcall('HMGET', key, META)
 elseif guards == 0 and ops == 1 then
-  first_op = 4
-  r = redis.pcall('HMGET', key, '_s', '_v', '_z', ARGV[ops_at + 2])
+  first_op = 2
+  r = redis.pcall('HMGET', key, META, ARGV[ops_at + 2])
 else
-  local fields = { '_s', '_v', '_z' }
-  local n = 3
+  local fields = { META }
+  local n = 1
   for g = 0, guards - 1 do
     if ARGV[3 + 3 * g] ~= 'V' then
       n = n + 1
@@ -47,7 +42,7 @@ else
   first_op = n + 1
   for o = 0, ops - 1 do
     n = n + 1
-    fields[n] = ARGV[ops_at + 2 + 4 * o]
+    fields[n] = ARGV[ops_at + 2 + 3 * o]
   end
   r = redis.pcall('HMGET', key, unpack(fields, 1, n))
 end
@@ -55,48 +50,54 @@ if r.err then
   return { 'CORRUPT', 'the key holds another type' }
 end
 
-local state = r[1]
-if state == 'deleted' then
-  return { 'NOTFOUND' }
-elseif state == 'moved' then
-  return { 'MOVED', redis.call('HGET', key, '_f') }
-elseif state then
-  return { 'CORRUPT', 'unknown state' }
-end
-if not r[2] then
+local raw = r[1]
+if not raw then
   if redis.call('EXISTS', key) == 1 then
-    return { 'CORRUPT', 'a hash without a session version' }
+    return { 'CORRUPT', 'a hash without a metadata record' }
   end
   return { 'NOTFOUND' }
 end
-local v, size = tonumber(r[2]), tonumber(r[3])
-if not (v and size) then
+local layout, state = string.byte(raw, 1, 2)
+if layout ~= LAYOUT then
+  return { 'CORRUPT', 'unknown layout version' }
+elseif state == DELETED and #raw == 2 then
+  return { 'NOTFOUND' }
+elseif state == MOVED and #raw == 34 then
+  return { 'MOVED', string.sub(raw, 3) }
+elseif state ~= LIVE or #raw < LIVE_FIXED then
   return { 'CORRUPT', 'garbled metadata' }
 end
+-- Only the version and the size change; the rest of the record is copied as it is.
+local _, _, v, size = struct.unpack('<BBI8I8', raw)
+local rest = string.sub(raw, 19)
 
 -- The commonest write of all, one put with no guard, without the general path's tables and
 -- loops.
 if single_put then
-  local field, value = ARGV[ops_at + 2], ARGV[ops_at + 4]
-  local name_len = #field - 1
-  if r[4] then
-    local old_len = by_length and redis.call('HSTRLEN', key, field) or #r[4]
-    size = size - name_len - old_len
+  local field, value = ARGV[ops_at + 2], ARGV[ops_at + 3]
+  local old_len
+  if by_length then
+    old_len = redis.call('HSTRLEN', key, field)
+  else
+    old_len = r[2] and #r[2] or 0
   end
-  size = size + name_len + #value
+  if old_len > 0 then
+    if old_len < VERSION_BYTES then
+      return { 'CORRUPT', 'an attribute field without a version' }
+    end
+    size = size - #field - (old_len - VERSION_BYTES)
+  end
+  size = size + #field + #value
   if size > tonumber(ARGV[1]) then
     return { 'LIMIT', size }
   end
   v = v + 1
-  -- Numbers are formatted here, once each: Redis 7.0 turns a number argument of
-  -- `redis.call` into text with `%.17g`, which costs more than formatting an integer.
-  local version = string.format('%d', v)
-  redis.call('HSET', key, '_v', version, '_z', string.format('%d', size), field, value,
-    ARGV[ops_at + 3], version)
+  redis.call('HSET', key, META, struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest,
+    field, struct.pack('<I8', v) .. value)
   return v
 end
 
-local k, at = 3, 3
+local k, at = 1, 3
 for _ = 1, guards do
   local kind, version = ARGV[at], ARGV[at + 2]
   local holds
@@ -105,7 +106,7 @@ for _ = 1, guards do
   else
     k = k + 1
     if kind == 'A' then
-      holds = r[k] == version
+      holds = r[k] and string.sub(r[k], 1, VERSION_BYTES) == version
     else
       holds = r[k] == false
     end
@@ -119,17 +120,23 @@ if ops == 0 then
   return v
 end
 
--- Run the operations on `cur` ('=name' -> new value, false once removed); nothing is
--- written until all of them succeeded. Sizes count names without their one-byte prefix.
+-- Run the operations on `cur` (name -> new value, false once removed); nothing is written
+-- until all of them succeeded. Sizes count names and values, not the versions in front.
 local cur = {}
 local results = { 'OK', v + 1 }
 at = ops_at + 1
 for o = 1, ops do
-  local kind, field, arg = ARGV[at], ARGV[at + 1], ARGV[at + 3]
-  at = at + 4
+  local kind, field, arg = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  at = at + 3
   local old = cur[field]
   if old == nil then
     old = r[first_op + o - 1]
+    if old then
+      if #old < VERSION_BYTES then
+        return { 'CORRUPT', 'an attribute field without a version' }
+      end
+      old = string.sub(old, VERSION_BYTES + 1)
+    end
   end
   local new
   if kind == 'P' then
@@ -156,8 +163,7 @@ for o = 1, ops do
   else
     return { 'BADOP', o }
   end
-  local name_len = #field - 1
-  size = size - (old and (name_len + #old) or 0) + (new and (name_len + #new) or 0)
+  size = size - (old and (#field + #old) or 0) + (new and (#field + #new) or 0)
   cur[field] = new
 end
 if size > tonumber(ARGV[1]) then
@@ -165,23 +171,21 @@ if size > tonumber(ARGV[1]) then
 end
 
 -- Write each attribute's final value once (a delta may touch one several times).
-local version = string.format('%d', v + 1)
-local sets = { '_v', version, '_z', string.format('%d', size) }
+v = v + 1
+local prefix = struct.pack('<I8', v)
+local sets = { META, struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest }
 local dels
 at = ops_at + 1
 for _ = 1, ops do
-  local field, vfield = ARGV[at + 1], ARGV[at + 2]
-  at = at + 4
+  local field = ARGV[at + 1]
+  at = at + 3
   local value = cur[field]
   if value then
     sets[#sets + 1] = field
-    sets[#sets + 1] = value
-    sets[#sets + 1] = vfield
-    sets[#sets + 1] = version
+    sets[#sets + 1] = prefix .. value
   elseif value == false then
     dels = dels or {}
     dels[#dels + 1] = field
-    dels[#dels + 1] = vfield
   end
   cur[field] = nil
 end

@@ -1,14 +1,4 @@
--- Shared by every script. KEYS[1] is always the one session key the script touches, so each
--- script is atomic on one shard and legal in Redis Cluster.
---
--- Layout of a session hash (see session_core::redis):
---   _v version  _c created ms  _a last access ms  _i idle ms  _d deadline ms (optional)
---   _p principal (optional)  _z bytes of names+values
---   =<name> attribute value   #<name> version that last wrote it
--- A deleted session is a hash {_s = "deleted"}; a rotated one {_s = "moved", _f = <handle>};
--- both expire after their grace period.
-local key = KEYS[1]
-local MAX_COUNTER = 9007199254740991
+-- Shared by every script but apply_attrs (which stays lean, see there).
 
 local function int(n)
   return string.format('%d', n)
@@ -19,41 +9,45 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- The session's state: 'GONE', 'MOVED' + target, 'CORRUPT' + reason, or 'LIVE' + metadata.
--- Expiry is checked here against the server's clock, even if Redis has not evicted the key.
-local function meta(now)
-  local r = redis.pcall('HMGET', key, '_s', '_f', '_v', '_c', '_a', '_i', '_d', '_p', '_z')
-  if r.err then
+-- Reads a metadata record: 'GONE' (a tombstone), 'MOVED' + the successor's raw handle,
+-- 'CORRUPT' + reason, or 'LIVE' + the metadata.
+local function parse_meta(raw)
+  local layout, state = string.byte(raw, 1, 2)
+  if layout ~= LAYOUT then
+    return 'CORRUPT', 'unknown layout version'
+  elseif state == DELETED and #raw == 2 then
+    return 'GONE'
+  elseif state == MOVED and #raw == 34 then
+    return 'MOVED', string.sub(raw, 3)
+  elseif state ~= LIVE or #raw < LIVE_FIXED then
+    return 'CORRUPT', 'garbled metadata'
+  end
+  local _, _, v, z, c, a, i, d = struct.unpack(META_FORMAT, raw)
+  local p = nil
+  if #raw > LIVE_FIXED then
+    p = string.sub(raw, LIVE_FIXED + 1)
+  end
+  return 'LIVE', { v = v, z = z, c = c, a = a, i = i, d = (d > 0) and d or nil, p = p }
+end
+
+local function pack_meta(m)
+  return struct.pack(META_FORMAT, LAYOUT, LIVE, m.v, m.z, m.c, m.a, m.i, m.d or 0) .. (m.p or '')
+end
+
+-- The session's state, as parse_meta says. Redis never shows a key past its expiry (kept at
+-- the session's expiry instant), so no clock is needed to tell whether it is live.
+local function meta()
+  local raw = redis.pcall('HGET', key, META)
+  if type(raw) == 'table' and raw.err then
     return 'CORRUPT', 'the key holds another type'
   end
-  if r[1] == 'deleted' then
-    return 'GONE'
-  elseif r[1] == 'moved' then
-    return 'MOVED', r[2]
-  elseif r[1] then
-    return 'CORRUPT', 'unknown state'
-  end
-  if not r[3] then
+  if not raw then
     if redis.call('EXISTS', key) == 1 then
-      return 'CORRUPT', 'a hash without a session version'
+      return 'CORRUPT', 'a hash without a metadata record'
     end
     return 'GONE'
   end
-  local m = {
-    v = tonumber(r[3]), c = tonumber(r[4]), a = tonumber(r[5]), i = tonumber(r[6]),
-    d = r[7] and tonumber(r[7]), p = r[8] or nil, z = tonumber(r[9]),
-  }
-  if not (m.v and m.c and m.a and m.i and m.z) or (r[7] and not m.d) then
-    return 'CORRUPT', 'garbled metadata'
-  end
-  m.exp = m.a + m.i
-  if m.d and m.d < m.exp then
-    m.exp = m.d
-  end
-  if now >= m.exp then
-    return 'GONE'
-  end
-  return 'LIVE', m
+  return parse_meta(raw)
 end
 
 -- Moves the key's expiry to the session's expiry instant (or ends it now).
@@ -69,13 +63,13 @@ local function expire_at(a, i, d, now)
   end
 end
 
--- HSET of a flat field/value list from index `from` on, in chunks: Lua's unpack has a small
--- stack limit, and a session may have thousands of attributes.
-local function hset_all(list, from)
+-- HSET / HDEL of a flat list from index `from` on, in chunks: Lua's unpack has a stack limit
+-- (about 8000 values), and a delta may be as large as the limits allow.
+local function chunked(command, list, from)
   local j = from
   while j <= #list do
     local last = math.min(j + 999, #list)
-    redis.call('HSET', key, unpack(list, j, last))
+    redis.call(command, key, unpack(list, j, last))
     j = last + 1
   end
 end

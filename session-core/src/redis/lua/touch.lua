@@ -1,20 +1,14 @@
--- touch: ARGV = interval ms. Moves the last access to now if it is at least the effective
--- interval old: `interval` capped at half the idle timeout (Policy::touch_due).
--- Replies {'OK', now, last access} | {'NOTFOUND', now} | {'MOVED', handle} | {'CORRUPT', reason}.
-local now = now_ms()
-local state, m = meta(now)
+-- touch: ARGV = threshold ms. Moves the last access to now if it is at least that old
+-- (Policy::load_touch chooses the threshold; an explicit touch sends 0).
+-- Replies {'OK', last access} | {'NOTFOUND'} | {'MOVED', handle} | {'CORRUPT', reason}.
+local state, m = meta()
 if state ~= 'LIVE' then
-  local reply = not_live(state, m)
-  if reply[1] == 'NOTFOUND' then
-    reply[2] = now
-  end
-  return reply
+  return not_live(state, m)
 end
-local a = m.a
-local interval = math.min(tonumber(ARGV[1]), math.floor(m.i / 2))
-if now > a and now - a >= interval then
-  a = now
-  redis.call('HSET', key, '_a', int(a))
-  expire_at(a, m.i, m.d, now)
+local now = now_ms()
+if now > m.a and now - m.a >= tonumber(ARGV[1]) then
+  m.a = now
+  redis.call('HSET', key, META, pack_meta(m))
+  expire_at(m.a, m.i, m.d, now)
 end
-return { 'OK', now, a }
+return { 'OK', m.a }
