@@ -148,10 +148,7 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         1,
         store.load_some(&token, &["a"]).await.unwrap().unwrap()
     );
-    assert_eq!(
-        (stats.get("hmget"), served(&stats)),
-        (Some(&1), 1)
-    );
+    assert_eq!((stats.get("hmget"), served(&stats)), (Some(&1), 1));
     // The script reads everything in one HMGET and writes in one HSET, without TIME
     // (commandstats count the calls a script makes).
     let (_, stats) = measure!(

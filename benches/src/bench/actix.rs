@@ -168,6 +168,19 @@ impl Subject for Actix {
         self.fetch(&session.key).await.map(drop)
     }
 
+    async fn read_request(&self, session: &mut ActixSession, sliding: bool) -> Result<()> {
+        self.fetch(&session.key).await?;
+        if sliding {
+            // `TtlExtensionPolicy::OnEveryRequest`: the middleware sends `update_ttl`
+            // (an `EXPIRE`) for every request that did not change the state.
+            self.store
+                .update_ttl(&session_key(&session.key)?, &ttl())
+                .await
+                .map_err(|e| BenchError::peer(NAME, format!("{e:#}")))?;
+        }
+        Ok(())
+    }
+
     async fn load_some(&self, _: &ActixSession, _: &str) -> Result<()> {
         Err(BenchError::peer(NAME, "no partial read"))
     }

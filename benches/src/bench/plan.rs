@@ -91,11 +91,19 @@ pub enum Workload {
     Narrow,
     /// Move the session to a new id.
     Rotate,
+    /// Ten requests of a web application on one session: nine read it (a load), one loads
+    /// it and saves one changed attribute. Every subject slides the idle expiry as its docs
+    /// say to: ours touch once per interval, tower-sessions with `always_save` rewrites the
+    /// record on every request, actix-session with `OnEveryRequest` sends an `EXPIRE`.
+    WebMix,
+    /// [`Workload::WebMix`] with each store's default configuration: the peers then never
+    /// slide an unchanged session's expiry (active readers are logged out at the timeout).
+    WebMixDefault,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Create,
         Workload::Load,
         Workload::LoadSome,
@@ -103,6 +111,8 @@ impl Workload {
         Workload::Cycle,
         Workload::Narrow,
         Workload::Rotate,
+        Workload::WebMix,
+        Workload::WebMixDefault,
     ];
 
     /// The workload's name in the report (as on the command line).
@@ -115,6 +125,8 @@ impl Workload {
             Workload::Cycle => "cycle",
             Workload::Narrow => "narrow",
             Workload::Rotate => "rotate",
+            Workload::WebMix => "web-mix",
+            Workload::WebMixDefault => "web-mix-default",
         }
     }
 
@@ -128,9 +140,26 @@ impl Workload {
             Workload::Cycle => "request cycle: load, change one attribute, save",
             Workload::Narrow => "narrow cycle: load one attribute, change it, save",
             Workload::Rotate => "rotate the session to a new id",
+            Workload::WebMix => {
+                "10 requests (one operation): 9 loads and 1 load + 1-attribute save, \
+                 sliding expiry as each store's docs configure it"
+            }
+            Workload::WebMixDefault => {
+                "web-mix with each store's default configuration (the peers do not slide \
+                 an unchanged session's expiry)"
+            }
         }
     }
 }
+
+/// The workloads whose Redis cost (CPU, commands, round trips) a run measures.
+pub const COST_WORKLOADS: [Workload; 5] = [
+    Workload::Load,
+    Workload::Cycle,
+    Workload::Narrow,
+    Workload::WebMix,
+    Workload::WebMixDefault,
+];
 
 /// How big the sessions of a cell are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]

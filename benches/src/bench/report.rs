@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::plan::{Plan, SubjectKind, TARGET_CELLS, Workload};
+use super::plan::{COST_WORKLOADS, Plan, SubjectKind, TARGET_CELLS};
 use super::suite::{Outcome, Results, median};
 use super::targets::{self, Check};
 
@@ -460,7 +460,7 @@ fn costs(w: &mut String, plan: &Plan, r: &Results) {
          cycle | commands per cycle | cycles |\n|---|---|---|---:|---:|---:|---|---:|"
     );
     for &size in &plan.sizes {
-        for workload in [Workload::Cycle, Workload::Narrow] {
+        for workload in COST_WORKLOADS {
             for &k in &plan.subjects {
                 let row = r
                     .costs

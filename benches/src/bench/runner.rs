@@ -84,6 +84,13 @@ pub async fn operation<S: Subject>(
         Workload::Cycle => subject.cycle(session, CHANGED, value).await?,
         Workload::Narrow => subject.narrow(session, CHANGED, value).await?,
         Workload::Rotate => subject.rotate(session).await?,
+        Workload::WebMix | Workload::WebMixDefault => {
+            let sliding = workload == Workload::WebMix;
+            for _ in 0..9 {
+                subject.read_request(session, sliding).await?;
+            }
+            subject.cycle(session, CHANGED, value).await?;
+        }
     }
     Ok(None)
 }

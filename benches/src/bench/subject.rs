@@ -50,6 +50,13 @@ pub trait Subject: Send + Sync + 'static {
     async fn create(&self, attrs: &Attrs) -> Result<Self::Session>;
     /// Loads the whole session; an absent session is an error.
     async fn load(&self, session: &Self::Session) -> Result<()>;
+    /// A request that only reads the session. `sliding`: keep the idle expiry sliding as
+    /// the store's docs configure it (ours touch once per interval in any case); else the
+    /// store's default configuration. A plain load unless overridden.
+    async fn read_request(&self, session: &mut Self::Session, sliding: bool) -> Result<()> {
+        let _ = sliding;
+        self.load(session).await
+    }
     /// Loads only attribute `name`.
     async fn load_some(&self, session: &Self::Session, name: &str) -> Result<()>;
     /// Saves attribute `name` = `value` without reading first.

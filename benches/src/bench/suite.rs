@@ -12,7 +12,7 @@ use super::deploy::Target;
 use super::error::Result;
 use super::lost::Lost;
 use super::ours;
-use super::plan::{Plan, Size, SubjectKind, TARGET_CELLS, Workload};
+use super::plan::{COST_WORKLOADS, Plan, Size, SubjectKind, TARGET_CELLS, Workload};
 use super::raw_fred;
 use super::raw_redis::{self, Save};
 use super::runner::CellStats;
@@ -165,7 +165,8 @@ pub fn steps(plan: &Plan) -> u64 {
     let sizes = plan.sizes.len() as u64;
     let cells = plan.workloads.len() as u64 * sizes * plan.concurrency.len() as u64 * n;
     let repeats = (plan.target_repeats * TARGET_CELLS.len()) as u64 * n;
-    cells + repeats + 3 * sizes * n + plan.lost_tasks.len() as u64 * n
+    let costs = (COST_WORKLOADS.len() as u64 + 1) * sizes * n;
+    cells + repeats + costs + plan.lost_tasks.len() as u64 * n
 }
 
 /// Runs `plan` on `target`; `run` is this run's random key prefix part.
@@ -303,12 +304,18 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
     bar.set_message(format!("{topology}: idle server CPU"));
     results.idle_cpu_ms_per_s = idle_cpu(target).await.ok();
 
-    // Redis cost per cycle (and narrow cycle where a subject has one).
+    // Redis cost per operation of the cost workloads a subject has (a narrow cycle only
+    // where it is native).
     for &size in &plan.sizes {
-        for workload in [Workload::Cycle, Workload::Narrow] {
+        for workload in COST_WORKLOADS {
             for bench in &benches {
                 bar.inc(1);
-                if workload == Workload::Narrow && bench.support(workload) != Support::Native {
+                let skip = match bench.support(workload) {
+                    Support::Native => false,
+                    Support::AsCycle => true,
+                    Support::Unsupported(_) => true,
+                };
+                if skip {
                     continue;
                 }
                 bar.set_message(format!(
@@ -329,7 +336,7 @@ pub async fn run(plan: &Plan, target: &Target, run: &str, bar: &ProgressBar) -> 
                 });
             }
         }
-        bar.inc((benches.len() + 3 * unavailable.len()) as u64);
+        bar.inc((benches.len() + (COST_WORKLOADS.len() + 1) * unavailable.len()) as u64);
     }
 
     // Lost updates.

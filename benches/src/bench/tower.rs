@@ -103,6 +103,16 @@ impl Subject for Tower {
         self.fetch(&record.id).await.map(drop)
     }
 
+    async fn read_request(&self, record: &mut Record, sliding: bool) -> Result<()> {
+        let loaded = self.fetch(&record.id).await?;
+        if sliding {
+            // `SessionManagerLayer::with_always_save(true)`: the only way its docs give to
+            // slide an unchanged session's expiry; the whole record is saved.
+            self.store.save(&loaded).await.map_err(peer)?;
+        }
+        Ok(())
+    }
+
     async fn load_some(&self, _: &Record, _: &str) -> Result<()> {
         Err(peer("no partial read"))
     }
