@@ -181,3 +181,127 @@ pub fn validate_principal(principal: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::token::SessionToken;
+
+    /// Simulates a session loaded every `gap` for `span` on Redis's clock, by a server whose
+    /// clock reads `skew_ms` more than Redis's, with the touch script applying the threshold
+    /// the rule asks for. Returns (touches written, scripts sent), or `None` if the session
+    /// expired while in use.
+    fn simulate(
+        policy: &Policy,
+        idle: Duration,
+        gap: Duration,
+        span: Duration,
+        skew_ms: i64,
+    ) -> Option<(u32, u32)> {
+        let mut session = Session {
+            handle: SessionToken::from_bytes([9; 16]).handle(),
+            version: 1,
+            created_at: Timestamp::from_millis(1_000_000_000),
+            last_access: Timestamp::from_millis(1_000_000_000),
+            idle_timeout: idle,
+            deadline: None,
+            principal: None,
+            attributes: BTreeMap::new(),
+        };
+        let (mut writes, mut scripts) = (0, 0);
+        let start = session.last_access.as_millis();
+        let mut t = start;
+        while t < start + duration_millis(span) {
+            t += duration_millis(gap);
+            if t >= session.expires_at().as_millis() {
+                return None;
+            }
+            let client = Timestamp::from_millis((t as i64 + skew_ms) as u64);
+            if let Some(threshold) = policy.load_touch(&session, client) {
+                scripts += 1;
+                let last = session.last_access.as_millis();
+                if t > last && t - last >= duration_millis(threshold) {
+                    session.last_access = Timestamp::from_millis(t);
+                    writes += 1;
+                }
+            }
+        }
+        Some((writes, scripts))
+    }
+
+    #[test]
+    fn a_skewed_clock_neither_expires_a_session_in_use_nor_writes_on_every_read() {
+        let bound = CLOCK_SKEW_BOUND.as_millis() as i64;
+        let policy = Policy::default();
+        let (idle, gap, span) = (
+            policy.default_idle_timeout,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        );
+        for skew in [-bound, -bound / 2, 0, bound / 2, bound] {
+            let (writes, scripts) = simulate(&policy, idle, gap, span, skew)
+                .unwrap_or_else(|| panic!("skew {skew} ms let a session in use expire"));
+            // 3600 loads an hour; a touch at most every I - B = 30 s, and no script wasted.
+            assert!(writes <= 121, "skew {skew}: {writes} writes");
+            assert_eq!(scripts, writes, "skew {skew}: scripts that wrote nothing");
+            if skew == 0 {
+                assert_eq!(writes, 60, "a correct clock touches once a minute");
+            }
+        }
+    }
+
+    #[test]
+    fn short_idle_timeouts_let_the_script_decide_and_stay_alive() {
+        let policy = Policy::default();
+        for idle_s in [2, 20, 60, 90] {
+            let idle = Duration::from_secs(idle_s);
+            for skew in [-30_000, 0, 30_000] {
+                let (writes, _) = simulate(
+                    &policy,
+                    idle,
+                    Duration::from_millis(500),
+                    Duration::from_secs(600),
+                    skew,
+                )
+                .unwrap_or_else(|| panic!("idle {idle_s} s, skew {skew} ms: expired"));
+                // The script decides on Redis's clock: exactly once per effective interval.
+                let interval = policy.effective_touch_interval(idle).as_millis() as u32;
+                assert!(
+                    writes <= 600_000 / interval + 1,
+                    "idle {idle_s} s: {writes} writes"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_correct_clock_loads_touch_exactly_when_due() {
+        let policy = Policy::default();
+        for idle in [Duration::from_millis(400), Duration::from_secs(1800)] {
+            let session = |last: u64| Session {
+                handle: SessionToken::from_bytes([9; 16]).handle(),
+                version: 1,
+                created_at: Timestamp::from_millis(0),
+                last_access: Timestamp::from_millis(last),
+                idle_timeout: idle,
+                deadline: None,
+                principal: None,
+                attributes: BTreeMap::new(),
+            };
+            for elapsed in [0, 1, 199, 200, 201, 29_999, 30_000, 59_999, 60_000, 61_000] {
+                let s = session(1_000_000);
+                let now = Timestamp::from_millis(1_000_000 + elapsed);
+                let written = policy
+                    .load_touch(&s, now)
+                    .is_some_and(|threshold| now.saturating_since(s.last_access) >= threshold);
+                assert_eq!(
+                    written,
+                    policy.touch_due(&s, now),
+                    "idle {idle:?}, elapsed {elapsed}"
+                );
+            }
+        }
+    }
+}
