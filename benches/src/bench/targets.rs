@@ -1,6 +1,29 @@
 //! The performance targets, judged from the measured numbers only: each check says
 //! what was compared, the figures, and met / NOT met (or that it could not be judged because
 //! a number is missing). Nothing here adjusts a measurement.
+//!
+//! The targets, for each of our adapters on each topology, at [`target_tasks`]:
+//!
+//! 1. load, 1 x 32 B and 10 x 100 B: >= 1.0 x the fastest peer;
+//! 2. Redis CPU per load, the same sizes: <= 1.0 x the cheapest peer;
+//! 3. cycle, 100 x 1 KiB: >= 1.0 x the fastest peer;
+//! 4. web-mix, 1 x 32 B and 10 x 100 B: >= 1.2 x the fastest peer and Redis CPU per
+//!    operation <= 0.8 x the cheapest peer, the peers configured to slide the idle expiry as
+//!    ours do ([`Workload::WebMix`]). Their defaults ([`Workload::WebMixDefault`]) log an
+//!    active user out at the timeout, which is not the same service, so those figures are
+//!    shown for information and never compared with;
+//! 5. cycle, 1 x 32 B: >= 0.8 x the fastest peer and >= 0.95 x the script floor (the best
+//!    any store whose save checks a condition atomically can do over redis-rs), and Redis
+//!    CPU per cycle <= 1.5 x the cheapest peer;
+//! 6. narrow cycle, 100 x 1 KiB: >= 10 x the fastest peer's cycle; apply of 1 attribute,
+//!    100 x 1 KiB: >= 5 x the fastest peer's whole-record save;
+//! 7. Redis memory per session, 1 x 32 B and 10 x 100 B: <= 1.0 x the smallest peer;
+//! 8. no lost updates (the peers' losses shown as measured).
+//!
+//! Throughput figures are medians over the matrix's window and the target rounds of the
+//! [`TARGET_CELLS`](super::plan::TARGET_CELLS); Redis CPU and memory come from one run each.
+//! A peer that could not run on a topology (actix-session on a cluster) has no figures there,
+//! so it is not counted.
 
 use super::plan::{Plan, Size, SubjectKind, Workload};
 use super::suite::{Results, median};
@@ -31,24 +54,6 @@ pub fn target_tasks(plan: &Plan) -> usize {
     }
 }
 
-/// The best (largest) or cheapest (smallest) of the peers' figures, with who has it.
-fn pick(
-    values: impl Iterator<Item = (SubjectKind, Option<f64>)>,
-    largest: bool,
-) -> Option<(SubjectKind, f64)> {
-    values
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .reduce(|a, b| if (b.1 > a.1) == largest { b } else { a })
-}
-
-fn judged(ratio: Option<f64>, ok: impl Fn(f64) -> bool) -> Option<bool> {
-    ratio.map(ok)
-}
-
-fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or("-".into(), |r| format!("{r:.2} x"))
-}
-
 /// Checks every target for every one of our adapters in `results`.
 pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
     let t = target_tasks(plan);
@@ -66,19 +71,108 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
                 met,
             })
         };
+        let throughput = |workload, peer_workload, size, tasks, peer: &str| {
+            Compared::throughput(results, adapter, workload, peer_workload, size, tasks, peer)
+        };
+        let cpu =
+            |workload, size, peer: &str| Compared::cpu(results, adapter, workload, size, peer);
 
-        // 1. Request cycle at 256 tasks, 1 attribute: >= 1.0 x the fastest peer.
-        let mine = median_ops(results, adapter, Workload::Cycle, Size::One, t);
-        let peer = pick(
-            PEERS
-                .iter()
-                .map(|&p| (p, median_ops(results, p, Workload::Cycle, Size::One, t))),
-            true,
+        // 1. Load at 256 tasks: >= 1.0 x the fastest peer.
+        for size in [Size::One, Size::Ten] {
+            let c = throughput(Workload::Load, Workload::Load, size, t, "fastest peer");
+            check(
+                format!("load, {t} tasks, {}: >= 1.0 x fastest peer", size.name()),
+                c.text,
+                judged(c.ratio, |r| r >= 1.0),
+            );
+        }
+
+        // 2. Redis CPU per load: <= 1.0 x the cheapest peer.
+        for size in [Size::One, Size::Ten] {
+            let c = cpu(Workload::Load, size, "cheapest peer");
+            check(
+                format!(
+                    "Redis CPU per load, {}: <= 1.0 x cheapest peer",
+                    size.name()
+                ),
+                c.text,
+                judged(c.ratio, |r| r <= 1.0),
+            );
+        }
+
+        // 3. Full cycle on 100 x 1 KiB at 256 tasks: >= 1.0 x the fastest peer.
+        let c = throughput(
+            Workload::Cycle,
+            Workload::Cycle,
+            Size::Hundred,
+            t,
+            "fastest peer",
         );
-        let ratio = mine.zip(peer).map(|(m, (_, p))| m / p);
-        let floor = adapter.raw_floor().and_then(|raw| {
-            median_ops(results, raw, Workload::Cycle, Size::One, t).map(|r| (raw, r))
-        });
+        check(
+            format!(
+                "cycle, {t} tasks, {}: >= 1.0 x fastest peer",
+                Size::Hundred.name()
+            ),
+            c.text,
+            judged(c.ratio, |r| r >= 1.0),
+        );
+
+        // 4. Web-mix against the peers that slide the expiry: >= 1.2 x the fastest, and
+        // Redis CPU <= 0.8 x the cheapest. Their defaults are shown, not compared with.
+        for size in [Size::One, Size::Ten] {
+            let c = throughput(
+                Workload::WebMix,
+                Workload::WebMix,
+                size,
+                t,
+                "fastest sliding peer",
+            );
+            let rounds_ours = results.samples(adapter, Workload::WebMix, size, t).len();
+            let defaults = PEERS.iter().filter_map(|&p| {
+                let samples = results.samples(p, Workload::WebMixDefault, size, t);
+                let n = samples.len();
+                median(samples).map(|ops| {
+                    let windows = match n {
+                        1 if rounds_ours > 1 => " (one window)".to_owned(),
+                        1 => String::new(),
+                        n => format!(" (median of {n} rounds)"),
+                    };
+                    format!("{} {}{windows}", p.name(), ops_per_s(ops))
+                })
+            });
+            check(
+                format!(
+                    "web-mix, {t} tasks, {}: >= 1.2 x fastest sliding peer",
+                    size.name()
+                ),
+                format!("{}{}", c.text, default_note(defaults)),
+                judged(c.ratio, |r| r >= 1.2),
+            );
+
+            let c = cpu(Workload::WebMix, size, "cheapest sliding peer");
+            let defaults = PEERS.iter().filter_map(|&p| {
+                cpu_us(results, p, Workload::WebMixDefault, size)
+                    .map(|us| format!("{} {}", p.name(), micros(us)))
+            });
+            check(
+                format!(
+                    "Redis CPU per web-mix operation, {}: <= 0.8 x cheapest sliding peer",
+                    size.name()
+                ),
+                format!("{}{}", c.text, default_note(defaults)),
+                judged(c.ratio, |r| r <= 0.8),
+            );
+        }
+
+        // 5. Cycle on 1 attribute at 256 tasks: >= 0.8 x the fastest peer and >= 0.95 x the
+        // script floor; Redis CPU per cycle <= 1.5 x the cheapest peer.
+        let c = throughput(
+            Workload::Cycle,
+            Workload::Cycle,
+            Size::One,
+            t,
+            "fastest peer",
+        );
         let script_floor = median_ops(
             results,
             SubjectKind::ScriptFloor,
@@ -86,124 +180,96 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             Size::One,
             t,
         );
+        let to_floor = c.mine.zip(script_floor).map(|(m, f)| m / f);
         check(
-            format!("cycle, {t} tasks, 1 attribute: >= 1.0 x fastest peer"),
             format!(
-                "{} = {} the fastest peer ({}); raw floor {}: ours/raw {}{}{}",
-                rate(mine),
-                fmt_ratio(ratio),
-                named_rate(peer),
-                named_rate(floor),
-                fmt_ratio(mine.zip(floor).map(|(m, (_, f))| m / f)),
-                rounds(results, adapter, Workload::Cycle, Size::One, t),
-                floor_note(script_floor, peer, |f| rate(Some(f))),
+                "cycle, {t} tasks, {}: >= 0.8 x fastest peer and >= 0.95 x script floor",
+                Size::One.name()
             ),
-            judged(ratio, |r| r >= 1.0),
+            format!(
+                "{}; script floor (redis-rs) {}: ours/script floor {}",
+                c.text,
+                shown(script_floor, ops_per_s),
+                fmt_ratio(to_floor)
+            ),
+            both(
+                judged(c.ratio, |r| r >= 0.8),
+                judged(to_floor, |r| r >= 0.95),
+            ),
         );
 
-        // 2. Redis CPU per cycle, 1 attribute: <= 1.0 x the cheapest peer.
-        let cpu = |k: SubjectKind, w: Workload, s: Size| results.cost(k, w, s).map(|c| c.cpu_us);
-        let mine = cpu(adapter, Workload::Cycle, Size::One);
-        let peer = pick(
-            PEERS
-                .iter()
-                .map(|&p| (p, cpu(p, Workload::Cycle, Size::One))),
-            false,
+        let c = cpu(Workload::Cycle, Size::One, "cheapest peer");
+        let script_floor = cpu_us(
+            results,
+            SubjectKind::ScriptFloor,
+            Workload::Cycle,
+            Size::One,
         );
-        let ratio = mine.zip(peer).map(|(m, (_, p))| m / p);
-        let script_floor = cpu(SubjectKind::ScriptFloor, Workload::Cycle, Size::One);
         check(
-            "Redis CPU per cycle, 1 attribute: <= 1.0 x cheapest peer".into(),
             format!(
-                "{} = {} the cheapest peer ({}){}",
-                micros(mine),
-                fmt_ratio(ratio),
-                named_micros(peer),
-                floor_note(script_floor, peer, |f| micros(Some(f))),
+                "Redis CPU per cycle, {}: <= 1.5 x cheapest peer",
+                Size::One.name()
             ),
-            judged(ratio, |r| r <= 1.0),
+            format!("{}{}", c.text, floor_note(script_floor, c.peer, micros)),
+            judged(c.ratio, |r| r <= 1.5),
         );
 
-        // 3. Redis CPU per narrow cycle, 100 x 1 KiB: <= 0.5 x the cheapest peer's cycle.
-        let mine = cpu(adapter, Workload::Narrow, Size::Hundred);
-        let peer = pick(
-            PEERS
-                .iter()
-                .map(|&p| (p, cpu(p, Workload::Cycle, Size::Hundred))),
-            false,
-        );
-        let ratio = mine.zip(peer).map(|(m, (_, p))| m / p);
-        check(
-            "Redis CPU per narrow cycle, 100 x 1 KiB: <= 0.5 x cheapest peer's cycle".into(),
-            format!(
-                "{} = {} the cheapest peer ({})",
-                micros(mine),
-                fmt_ratio(ratio),
-                named_micros(peer)
-            ),
-            judged(ratio, |r| r <= 0.5),
-        );
-
-        // 4. Apply of one attribute, 100 x 1 KiB: >= 5 x a peer's whole-record save.
-        // 5. Narrow cycle, 100 x 1 KiB: >= 10 x the peers' cycle.
+        // 6. Apply of one attribute, 100 x 1 KiB: >= 5 x a peer's whole-record save.
+        //    Narrow cycle, 100 x 1 KiB: >= 10 x the peers' cycle.
         for (workload, peer_workload, factor, what) in [
-            (
-                Workload::Apply,
-                Workload::Apply,
-                5.0,
-                "apply of 1 attribute, 100 x 1 KiB",
-            ),
             (
                 Workload::Narrow,
                 Workload::Cycle,
                 10.0,
                 "narrow cycle, 100 x 1 KiB",
             ),
+            (
+                Workload::Apply,
+                Workload::Apply,
+                5.0,
+                "apply of 1 attribute, 100 x 1 KiB",
+            ),
         ] {
-            let ratio_at = |tasks: usize| {
-                let mine = median_ops(results, adapter, workload, Size::Hundred, tasks);
-                let peer = pick(
-                    PEERS.iter().map(|&p| {
-                        let ops = median_ops(results, p, peer_workload, Size::Hundred, tasks);
-                        (p, ops)
-                    }),
-                    true,
-                );
-                (mine, peer, mine.zip(peer).map(|(m, (_, p))| m / p))
+            let peer = if peer_workload == Workload::Apply {
+                "fastest peer's whole-record save"
+            } else {
+                "fastest peer's cycle"
             };
-            let (mine, peer, ratio) = ratio_at(t);
+            let c = throughput(workload, peer_workload, Size::Hundred, t, peer);
             let others: Vec<String> = plan
                 .concurrency
                 .iter()
-                .filter(|&&c| c != t)
-                .map(|&c| format!("{c} tasks {}", fmt_ratio(ratio_at(c).2)))
+                .filter(|&&n| n != t)
+                .map(|&n| {
+                    let ratio = throughput(workload, peer_workload, Size::Hundred, n, peer).ratio;
+                    format!("{n} tasks {}", fmt_ratio(ratio))
+                })
                 .collect();
             check(
-                format!(
-                    "{what}, {t} tasks: >= {factor:.0} x fastest peer's {}",
-                    if peer_workload == Workload::Apply {
-                        "whole-record save"
-                    } else {
-                        "cycle"
-                    }
-                ),
-                format!(
-                    "{} = {} the fastest peer ({}){}{}",
-                    rate(mine),
-                    fmt_ratio(ratio),
-                    named_rate(peer),
-                    rounds(results, adapter, workload, Size::Hundred, t),
-                    if others.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; at {}", others.join(", "))
-                    }
-                ),
-                judged(ratio, |r| r >= factor),
+                format!("{what}, {t} tasks: >= {factor:.0} x {peer}"),
+                if others.is_empty() {
+                    c.text
+                } else {
+                    format!("{}; at {}", c.text, others.join(", "))
+                },
+                judged(c.ratio, |r| r >= factor),
             );
         }
 
-        // 6. Zero lost updates.
+        // 7. Redis memory per session: <= 1.0 x the smallest peer.
+        for size in [Size::One, Size::Ten] {
+            let c = Compared::memory(results, adapter, size);
+            check(
+                format!(
+                    "Redis memory per session, {}: <= 1.0 x smallest peer",
+                    size.name()
+                ),
+                c.text,
+                judged(c.ratio, |r| r <= 1.0),
+            );
+        }
+
+        // 8. Zero lost updates.
         let mine: Vec<_> = results
             .lost
             .iter()
@@ -256,6 +322,144 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
     checks
 }
 
+/// One of our figures against the best peer's: the figures, their ratio (ours / peer), and
+/// the text a check shows.
+struct Compared {
+    /// Ours.
+    mine: Option<f64>,
+    /// The peer compared with, and its figure.
+    peer: Option<(SubjectKind, f64)>,
+    /// Ours / the peer's.
+    ratio: Option<f64>,
+    /// What was compared, in words.
+    text: String,
+}
+
+impl Compared {
+    /// Our median rate of `workload` against the fastest peer's median rate of
+    /// `peer_workload` (same size and task count), with our raw client on the same layout as
+    /// the floor. `peer` names the peer compared with in the text.
+    fn throughput(
+        results: &Results,
+        adapter: SubjectKind,
+        workload: Workload,
+        peer_workload: Workload,
+        size: Size,
+        tasks: usize,
+        peer: &str,
+    ) -> Self {
+        let mine = median_ops(results, adapter, workload, size, tasks);
+        let fastest = pick(
+            PEERS
+                .iter()
+                .map(|&p| (p, median_ops(results, p, peer_workload, size, tasks))),
+            true,
+        );
+        let floor = adapter
+            .raw_floor()
+            .and_then(|raw| median_ops(results, raw, workload, size, tasks).map(|r| (raw, r)));
+        let text = format!(
+            "{} = {} the {peer} ({}); raw floor {}: ours/raw {}{}",
+            shown(mine, ops_per_s),
+            fmt_ratio(ratio(mine, fastest)),
+            named(fastest, ops_per_s),
+            named(floor, ops_per_s),
+            fmt_ratio(ratio(mine, floor)),
+            rounds(results, adapter, workload, size, tasks),
+        );
+        Compared {
+            mine,
+            peer: fastest,
+            ratio: ratio(mine, fastest),
+            text,
+        }
+    }
+
+    /// Our Redis CPU per operation of `workload` against the cheapest peer's (same
+    /// workload and size). `peer` names the peer compared with in the text.
+    fn cpu(
+        results: &Results,
+        adapter: SubjectKind,
+        workload: Workload,
+        size: Size,
+        peer: &str,
+    ) -> Self {
+        let mine = cpu_us(results, adapter, workload, size);
+        let cheapest = pick(
+            PEERS
+                .iter()
+                .map(|&p| (p, cpu_us(results, p, workload, size))),
+            false,
+        );
+        let text = format!(
+            "{} = {} the {peer} ({})",
+            shown(mine, micros),
+            fmt_ratio(ratio(mine, cheapest)),
+            named(cheapest, micros),
+        );
+        Compared {
+            mine,
+            peer: cheapest,
+            ratio: ratio(mine, cheapest),
+            text,
+        }
+    }
+
+    /// Our Redis memory per session against the smallest peer's.
+    fn memory(results: &Results, adapter: SubjectKind, size: Size) -> Self {
+        let mine = memory_bytes(results, adapter, size);
+        let smallest = pick(
+            PEERS.iter().map(|&p| (p, memory_bytes(results, p, size))),
+            false,
+        );
+        let text = format!(
+            "{} = {} the smallest peer ({})",
+            shown(mine, bytes),
+            fmt_ratio(ratio(mine, smallest)),
+            named(smallest, bytes),
+        );
+        Compared {
+            mine,
+            peer: smallest,
+            ratio: ratio(mine, smallest),
+            text,
+        }
+    }
+}
+
+/// Ours / another's figure, when both were measured.
+fn ratio(mine: Option<f64>, other: Option<(SubjectKind, f64)>) -> Option<f64> {
+    mine.zip(other).map(|(m, (_, o))| m / o)
+}
+
+/// The best (largest) or cheapest (smallest) of the peers' figures, with who has it.
+fn pick(
+    values: impl Iterator<Item = (SubjectKind, Option<f64>)>,
+    largest: bool,
+) -> Option<(SubjectKind, f64)> {
+    values
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .reduce(|a, b| if (b.1 > a.1) == largest { b } else { a })
+}
+
+fn judged(ratio: Option<f64>, ok: impl Fn(f64) -> bool) -> Option<bool> {
+    ratio.map(ok)
+}
+
+/// A target with two conditions: NOT met as soon as one is known to fail (the other cannot
+/// save it), met when both hold, not judged otherwise.
+fn both(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2} x"))
+}
+
 /// The median rate of a cell over the matrix's window and the target rounds.
 fn median_ops(
     results: &Results,
@@ -265,6 +469,21 @@ fn median_ops(
     tasks: usize,
 ) -> Option<f64> {
     median(results.samples(subject, workload, size, tasks))
+}
+
+/// Redis CPU per operation of a cost run, in µs.
+fn cpu_us(results: &Results, subject: SubjectKind, workload: Workload, size: Size) -> Option<f64> {
+    results.cost(subject, workload, size).map(|c| c.cpu_us)
+}
+
+/// `MEMORY USAGE` of one session, in bytes, if it was read.
+fn memory_bytes(results: &Results, subject: SubjectKind, size: Size) -> Option<f64> {
+    results
+        .memory
+        .iter()
+        .find(|m| m.subject == subject && m.size == size)
+        .and_then(|m| m.bytes.as_ref().ok())
+        .map(|&b| b as f64)
 }
 
 /// How many rounds a cell's figure is the median of, when more than one.
@@ -298,39 +517,41 @@ fn floor_note(
     }
 }
 
-fn rate(ops: Option<f64>) -> String {
-    ops.map_or("not measured".into(), |o| format!("{o:.0} ops/s"))
+/// The peers' figures in their default configuration, for reading a web-mix target: they do
+/// less work there (no sliding expiry), so they are shown but never compared with.
+fn default_note(figures: impl Iterator<Item = String>) -> String {
+    let figures: Vec<String> = figures.collect();
+    if figures.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; for information, default, does not slide: {}",
+            figures.join(", ")
+        )
+    }
 }
 
-fn named_rate(v: Option<(SubjectKind, f64)>) -> String {
-    v.map_or("none measured".into(), |(k, o)| {
-        format!("{} {o:.0} ops/s", k.name())
+fn shown(v: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    v.map_or("not measured".into(), show)
+}
+
+fn named(v: Option<(SubjectKind, f64)>, show: impl Fn(f64) -> String) -> String {
+    v.map_or("none measured".into(), |(k, v)| {
+        format!("{} {}", k.name(), show(v))
     })
 }
 
-fn micros(us: Option<f64>) -> String {
-    us.map_or("not measured".into(), |u| format!("{u:.1} µs"))
+fn ops_per_s(ops: f64) -> String {
+    format!("{ops:.0} ops/s")
 }
 
-fn named_micros(v: Option<(SubjectKind, f64)>) -> String {
-    v.map_or("none measured".into(), |(k, u)| {
-        format!("{} {u:.1} µs", k.name())
-    })
+fn micros(us: f64) -> String {
+    format!("{us:.1} µs")
+}
+
+fn bytes(b: f64) -> String {
+    format!("{b:.0} B")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_script_floor_is_set_against_the_same_peer() {
-        let peer = Some((SubjectKind::ActixSession, 6.0));
-        let show = |f: f64| micros(Some(f));
-        assert_eq!(
-            floor_note(Some(9.0), peer, show),
-            "; script floor (redis-rs) 9.0 µs = 1.50 x the same peer"
-        );
-        assert_eq!(floor_note(None, peer, show), "");
-        assert_eq!(floor_note(Some(9.0), None, show), "");
-    }
-}
+mod tests;
