@@ -94,3 +94,21 @@ fn requests_parse_and_unknown_ones_are_refused() {
     let err = "docker".parse::<ProviderRequest>().unwrap_err();
     assert!(matches!(err, TopologyError::Config(_)), "{err:?}");
 }
+
+/// With a registry, or an image at hand, containers stay the first choice. CI runs this with
+/// `REDIS_TEST_IMAGE` set to its local image; without the variable it says so and returns.
+#[test]
+fn auto_takes_containers_when_the_image_is_present() {
+    let Some(image) = std::env::var("REDIS_TEST_IMAGE")
+        .ok()
+        .filter(|i| !i.trim().is_empty())
+    else {
+        eprintln!("skipped: set REDIS_TEST_IMAGE to an image Docker has or can pull");
+        return;
+    };
+    let choice =
+        ProviderChoice::choose(ProviderRequest::Auto, &image).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(choice.provider, Provider::Containers, "{choice}");
+    assert!(choice.skipped.is_empty(), "{choice}");
+    assert_eq!(choice.to_string(), "containers (auto)");
+}
