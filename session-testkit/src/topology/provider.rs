@@ -68,7 +68,7 @@ impl Provider {
 /// What the user asked for: `SESSION_TESTKIT_REDIS`, or a program's `--provider`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProviderRequest {
-    /// The first that works: containers, else processes (see the [module docs](self)).
+    /// The first that works: containers, else processes (see [`ProviderChoice::choose`]).
     Auto,
     /// Exactly this provider, or an error saying why it cannot be used.
     Exactly(Provider),
