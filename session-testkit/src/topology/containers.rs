@@ -74,9 +74,9 @@ fn split_image(spec: &str) -> (String, String) {
 }
 
 /// `docker <args>` run synchronously within `limit`: `Ok(stdout)` on success, else the first
-/// line docker wrote to stderr (or that it did not run or finish). Synchronous because the provider choice
-/// is made outside of any runtime too; output goes through files so a chatty pull cannot
-/// block on a full pipe while we wait.
+/// line docker wrote to stderr (or that it did not run or finish). Synchronous because the
+/// provider choice is made outside of any runtime too; output goes through files so a chatty
+/// pull cannot block on a full pipe while we wait.
 fn docker_sync(args: &[&str], limit: Duration) -> Result<String, String> {
     let out = tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
     let err = tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
@@ -106,7 +106,11 @@ fn docker_sync(args: &[&str], limit: Duration) -> Result<String, String> {
                     args.join(" ")
                 ));
             }
-            Err(e) => return Err(format!("waiting for docker: {e}")),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("waiting for docker: {e}"));
+            }
         }
     };
     let read = |f: &mut std::fs::File| {
