@@ -47,8 +47,10 @@
 //!
 //! Stores on Redis get a deployment from [`topology::shared`] (started once per test
 //! binary) and build their factory on its URL. The provider is chosen by
-//! `SESSION_TESTKIT_REDIS` (`containers`, `processes`, `url`; unset: containers if Docker
-//! answers, else local `redis-server`), the container image by `REDIS_TEST_IMAGE`.
+//! `SESSION_TESTKIT_REDIS` (`containers`, `processes`, `url`; unset or `auto`: containers if
+//! Docker answers and the image is present or can be pulled, else local `redis-server`; see
+//! [`topology::ProviderChoice`]), the container image by `REDIS_TEST_IMAGE`. Without Redis,
+//! the generated tests fail with one readable line ([`conformance::NotReady`]).
 //!
 //! # Case counts
 //!

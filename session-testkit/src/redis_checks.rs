@@ -22,7 +22,9 @@ use crate::failover::StoreWorkload;
 use crate::redis_factory::{Connect, Counting, settings_for};
 use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_failover_workload};
 
-/// Expands to one `#[tokio::test]` per check, for the adapter the expression connects.
+/// Expands to one `#[tokio::test]` per check, for the adapter the expression connects. Each
+/// test first needs the shared standalone deployment ([`ready`]): without Redis, every check
+/// fails with the same readable line instead of a panic and backtrace.
 #[macro_export]
 macro_rules! redis_store_checks {
     ($connect:expr) => {
@@ -43,11 +45,25 @@ macro_rules! __redis_checks {
     ($connect:expr; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
+            async fn $check() -> ::std::result::Result<(), $crate::conformance::NotReady> {
+                $crate::redis_checks::ready().await?;
                 $crate::redis_checks::$check(&$connect).await;
+                Ok(())
             }
         )*
     };
+}
+
+/// Whether Redis can be started here: the shared standalone deployment (kept for the process,
+/// failures too), whose provider the checks' private deployments use as well. Without Redis,
+/// one check gives the reason and the others point to it.
+pub async fn ready() -> Result<(), crate::conformance::NotReady> {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let t = topology::Topology::Standalone;
+    match topology::shared(t).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(crate::redis_factory::once_per_suite(&SAID, t, e)),
+    }
 }
 
 fn fast(dep: &RedisDeployment, policy: Policy) -> Settings {

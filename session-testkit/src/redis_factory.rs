@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use session_core::redis::{Command, Reply, Settings, Store, Transport, layout};
@@ -89,6 +89,30 @@ pub struct RedisFactory<C> {
     pub connect: C,
 }
 
+/// Whether a suite (per topology) already gave its start failure's reason.
+static SAID: [AtomicBool; 3] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+];
+
+/// What a test reports when the deployment of `topology` did not start: the reason the first
+/// time `said` is asked, a pointer to it after.
+pub(crate) fn once_per_suite(
+    said: &AtomicBool,
+    topology: Topology,
+    error: topology::TopologyError,
+) -> crate::conformance::NotReady {
+    crate::conformance::NotReady(if said.swap(true, Ordering::SeqCst) {
+        format!(
+            "cannot start Redis ({topology}): the reason is given once, by another test of \
+             this suite"
+        )
+    } else {
+        error.to_string()
+    })
+}
+
 /// A namespace no other test uses.
 pub fn random_namespace() -> String {
     format!("t{}", &SessionToken::generate().handle().to_hex()[..16])
@@ -131,6 +155,20 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
             Deployment::Given(d) => d.clone(),
         };
         self.connect.store(settings_for(&deployment, policy)).await
+    }
+
+    /// A shared deployment must have started (a failed start is kept, so this is quick for
+    /// every test after the first); a given one already runs. Without Redis, the reason is
+    /// given once per suite (topology), and the suite's other tests point to it, so a test
+    /// run shows a few readable lines rather than the same paragraph per case.
+    async fn ready(&self) -> Result<()> {
+        match &self.deployment {
+            Deployment::Shared(t) => match topology::shared(*t).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::backend(once_per_suite(&SAID[*t as usize], *t, e))),
+            },
+            Deployment::Given(_) => Ok(()),
+        }
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -248,5 +286,26 @@ impl<T: Transport> Transport for Counting<T> {
     {
         self.batches.fetch_add(1, Ordering::SeqCst);
         self.inner.batch(key, commands, writes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suite_gives_its_start_failure_once_and_points_to_it_after() {
+        let said = AtomicBool::new(false);
+        let failure = || topology::TopologyError::Config("no Redis here".into());
+        let first = once_per_suite(&said, Topology::Cluster, failure());
+        assert_eq!(first.to_string(), "configuration: no Redis here");
+        for _ in 0..2 {
+            let later = once_per_suite(&said, Topology::Cluster, failure());
+            assert_eq!(
+                format!("{later:?}"),
+                "cannot start Redis (cluster): the reason is given once, by another test of \
+                 this suite"
+            );
+        }
     }
 }

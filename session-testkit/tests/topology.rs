@@ -1,7 +1,11 @@
 //! Real-Redis tests of `session_testkit::topology` for both local providers and all topologies.
 //!
-//! Both providers run unless `SESSION_TESTKIT_REDIS` names one of them, in which case the tests
-//! of the other provider return early (printing why). Containers use `REDIS_TEST_IMAGE`.
+//! With `SESSION_TESTKIT_REDIS` unset (or `auto`), each provider's tests run where it can be
+//! used (containers: Docker answers and the image is present or can be pulled; processes:
+//! `redis-server` or `valkey-server` on `PATH`) and return early otherwise, printing why.
+//! When it names a provider, that provider's tests run and must pass (CI runs the containers
+//! ones that way, with the local image), and the other's return early. Containers use
+//! `REDIS_TEST_IMAGE`.
 
 use std::time::{Duration, Instant};
 
@@ -9,19 +13,25 @@ use redis::AsyncCommands;
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, ConnectionAddr};
-use session_testkit::topology::{Provider, RedisDeployment, Topology};
+use session_testkit::topology::{
+    Provider, ProviderChoice, ProviderRequest, RedisDeployment, Topology,
+};
 
 fn selected(provider: Provider) -> bool {
     let wanted = std::env::var("SESSION_TESTKIT_REDIS").unwrap_or_default();
-    let name = match provider {
-        Provider::Containers => "containers",
-        Provider::Processes => "processes",
-        Provider::Url => "url",
-    };
-    if wanted.is_empty() || wanted == name {
+    let wanted = wanted.trim();
+    if wanted.is_empty() || wanted == "auto" {
+        match ProviderChoice::for_request(ProviderRequest::Exactly(provider)) {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("skipping {provider}: {e}");
+                false
+            }
+        }
+    } else if wanted == provider.to_string() {
         true
     } else {
-        eprintln!("skipping {provider:?}: SESSION_TESTKIT_REDIS={wanted}");
+        eprintln!("skipping {provider}: SESSION_TESTKIT_REDIS={wanted}");
         false
     }
 }

@@ -1,7 +1,8 @@
 //! `session-check`: does each session store keep the contract, here and now?
 //!
-//! With no arguments it starts throwaway Redis deployments (containers where Docker works,
-//! else local `redis-server` processes, else it checks the memory store alone and says so),
+//! With no arguments it starts throwaway Redis deployments (containers where Docker works and
+//! the image is present or can be pulled, else local `redis-server` processes, else it checks
+//! the memory store alone and names the command that would install Redis),
 //! runs the conformance suite, model equivalence and the linearizability check for every
 //! store and topology, prints a progress bar and a result table, and exits non-zero on any
 //! failure. `--url` checks an existing Redis instead, inside random namespaces it removes
@@ -22,7 +23,8 @@ use session_testkit::conformance::{self, MemoryFactory, StoreFactory};
 use session_testkit::failover::StoreWorkload;
 use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
 use session_testkit::topology::{
-    self, FailoverConfig, FaultKind, Provider, RedisDeployment, run_failover_workload,
+    self, FailoverConfig, FaultKind, Provider, ProviderChoice, ProviderRequest, RedisDeployment,
+    TopologyError, run_failover_workload,
 };
 
 /// Checks session stores against the contract of `shared/design/semantics.md`.
@@ -37,11 +39,15 @@ use session_testkit::topology::{
                   concurrent histories, for the memory store and the Redis stores (redis-rs, fred) \
                   on standalone Redis, Redis Cluster (3+3) and Sentinel.\n\n\
                   With no arguments it starts throwaway Redis deployments itself (containers when \
-                  Docker answers, else local redis-server processes; SESSION_TESTKIT_REDIS and \
-                  REDIS_TEST_IMAGE choose), or checks the memory store alone when neither is \
-                  available, and says which. It shows progress, prints a table (store x topology: \
-                  cases passed, equivalence, histories checked, unknown verdicts, calls/s) and \
-                  exits with 1 on any failure, 2 on bad arguments."
+                  Docker answers and the image, REDIS_TEST_IMAGE or redis:7.4, is present or can be \
+                  pulled, else local redis-server or valkey-server processes), or checks the \
+                  memory store alone when neither is available and names the command that would \
+                  install Redis; it says which it took. --provider (or SESSION_TESTKIT_REDIS) asks \
+                  for one provider instead, and fails in one line if it cannot be used. It shows \
+                  progress, prints a table (store x topology: cases passed, equivalence, \
+                  histories checked, unknown verdicts, calls/s) and exits with 1 on any failure \
+                  or when it checked less than asked (Redis could not be started), 2 on bad \
+                  arguments."
 )]
 struct Args {
     /// Stores to check (repeat the flag for several); default: all.
@@ -55,6 +61,11 @@ struct Args {
     /// random namespaces of this run are written, and they are removed at the end.
     #[arg(long)]
     url: Option<String>,
+    /// How to start Redis without --url: `auto` takes containers when Docker answers and the
+    /// image is present or can be pulled, else local redis-server processes, else checks the
+    /// memory store alone. Default: SESSION_TESTKIT_REDIS, else auto.
+    #[arg(long, value_enum)]
+    provider: Option<ProviderKind>,
     /// Also inject faults into a Redis Cluster (a master killed, and one paused past the node
     /// timeout, with and without WAIT) and report lost acknowledged writes. Needs a started
     /// cluster (not --url).
@@ -76,6 +87,26 @@ enum StoreKind {
     RedisRs,
     /// The store over fred.
     Fred,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProviderKind {
+    /// Containers, else processes, else the memory store alone.
+    Auto,
+    /// Docker containers (image: REDIS_TEST_IMAGE, default redis:7.4).
+    Containers,
+    /// Local redis-server (or valkey-server) processes on loopback ports.
+    Processes,
+}
+
+impl From<ProviderKind> for ProviderRequest {
+    fn from(p: ProviderKind) -> Self {
+        match p {
+            ProviderKind::Auto => ProviderRequest::Auto,
+            ProviderKind::Containers => ProviderRequest::Exactly(Provider::Containers),
+            ProviderKind::Processes => ProviderRequest::Exactly(Provider::Processes),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,11 +177,27 @@ struct Row {
     equivalence: std::result::Result<(), String>,
     histories: conformance::HistoryStats,
     failures: Vec<String>,
+    /// Not checked: its Redis could not be started (the reason is printed once, below the
+    /// table).
+    no_redis: bool,
 }
 
 impl Row {
     fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && !self.no_redis
+    }
+
+    /// A row for a store that could not be checked because Redis did not start.
+    fn no_redis(store: &'static str, topology: String) -> Row {
+        Row {
+            store,
+            topology,
+            cases: (0, 0),
+            equivalence: Ok(()),
+            histories: conformance::HistoryStats::default(),
+            failures: Vec::new(),
+            no_redis: true,
+        }
     }
 }
 
@@ -202,6 +249,15 @@ async fn check<F: StoreFactory>(
         equivalence,
         histories: stats,
         failures,
+        no_redis: false,
+    }
+}
+
+fn store_name(store: StoreKind) -> &'static str {
+    match store {
+        StoreKind::Memory => "memory",
+        StoreKind::RedisRs => "redis-rs",
+        StoreKind::Fred => "fred",
     }
 }
 
@@ -211,12 +267,21 @@ fn first_line(s: &str) -> &str {
 
 /// Where Redis comes from for this run.
 enum Source {
-    /// Deployments the program starts (provider as chosen by the testkit).
-    Started(Provider),
+    /// Deployments the program starts (provider as chosen by the testkit, and why).
+    Started(ProviderChoice),
     /// An existing deployment.
     External(Arc<RedisDeployment>),
-    /// None: the memory store only.
-    None(String),
+    /// None: the memory store only; why, and what would add Redis.
+    None(TopologyError),
+}
+
+/// What to run the Redis stores on: a topology's name and how to get its deployment.
+enum Target {
+    /// Started by this program, one topology at a time (so two cores are not shared by all
+    /// three deployments), and removed after its checks.
+    Start(topology::Topology, Provider),
+    /// The --url deployment.
+    Given(Arc<RedisDeployment>),
 }
 
 async fn external(url: &str) -> std::result::Result<Arc<RedisDeployment>, String> {
@@ -328,6 +393,13 @@ fn print_table(rows: &[Row], elapsed: Duration) {
         "store", "topology", "cases", "equivalence", "histories", "unknown", "calls/s"
     );
     for r in rows {
+        if r.no_redis {
+            println!(
+                "{:<10} {:<11} {:>8} {:>12} {:>10} {:>8} {:>10}  NO REDIS",
+                r.store, r.topology, "-", "-", "-", "-", "-"
+            );
+            continue;
+        }
         let rate = r.histories.calls as f64 / r.histories.elapsed.as_secs_f64().max(1e-9);
         println!(
             "{:<10} {:<11} {:>8} {:>12} {:>10} {:>8} {:>10.0}  {}",
@@ -345,7 +417,7 @@ fn print_table(rows: &[Row], elapsed: Duration) {
             if r.passed() { "PASS" } else { "FAIL" }
         );
     }
-    for r in rows.iter().filter(|r| !r.passed()) {
+    for r in rows.iter().filter(|r| !r.passed() && !r.no_redis) {
         println!("\n{} on {}:", r.store, r.topology);
         for f in &r.failures {
             println!("  - {f}");
@@ -381,34 +453,50 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => match Provider::from_env() {
-            Ok(p) => Source::Started(p),
-            Err(e) => Source::None(e.to_string()),
-        },
+        None => {
+            let request = match args.provider {
+                Some(p) => ProviderRequest::from(p),
+                None => match ProviderRequest::from_env() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("session-check: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            match ProviderChoice::for_request(request) {
+                Ok(choice) => Source::Started(choice),
+                // Nothing usable and nothing asked for: check what can be checked.
+                Err(e @ TopologyError::NoProvider(_)) => Source::None(e),
+                // An explicit choice that cannot be met: one line, nothing else.
+                Err(e) => {
+                    eprintln!("session-check: cannot start Redis: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let redis_stores = stores.iter().filter(|s| **s != StoreKind::Memory).count();
-    let targets: Vec<(String, Deployment)> = match &source {
+    let targets: Vec<(String, Target)> = match &source {
         Source::External(dep) => vec![(
             format!("{:?}", dep.topology()).to_lowercase() + " (url)",
-            Deployment::Given(dep.clone()),
+            Target::Given(dep.clone()),
         )],
-        Source::Started(_) => topologies
+        Source::Started(choice) if redis_stores > 0 => topologies
             .iter()
             .map(|t| {
                 (
                     format!("{t:?}").to_lowercase(),
-                    Deployment::Shared((*t).into()),
+                    Target::Start((*t).into(), choice.provider),
                 )
             })
             .collect(),
-        Source::None(_) => Vec::new(),
+        Source::Started(_) | Source::None(_) => Vec::new(),
     };
     match &source {
-        Source::Started(p) => println!("Redis: starting throwaway deployments ({p:?})"),
+        Source::Started(choice) => println!("Redis: throwaway deployments, {choice}"),
         Source::External(d) => println!("Redis: existing {:?} deployment", d.topology()),
-        Source::None(why) => {
-            println!("Redis: none available, checking the memory store only ({why})")
-        }
+        Source::None(_) => println!("Redis: none available; checking the memory store only"),
     }
 
     let per_check = conformance::cases::<MemoryFactory>().len() as u64 + 2;
@@ -425,7 +513,33 @@ async fn main() -> ExitCode {
         rows.push(check("memory", "-".into(), Arc::new(MemoryFactory), &args, &bar).await);
     }
     let namespaces = Namespaces::default();
-    for (name, deployment) in &targets {
+    // Topologies whose Redis did not start, grouped by reason, so each reason is said once.
+    let mut not_started: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, target) in &targets {
+        let dep = match target {
+            Target::Given(dep) => dep.clone(),
+            Target::Start(t, provider) => {
+                bar.set_message(format!("starting Redis: {name}"));
+                match RedisDeployment::start_with(*t, *provider).await {
+                    Ok(dep) => Arc::new(dep),
+                    Err(e) => {
+                        let reason = e.to_string();
+                        match not_started.iter_mut().find(|(r, _)| *r == reason) {
+                            Some((_, names)) => names.push(name.clone()),
+                            None => not_started.push((reason, vec![name.clone()])),
+                        }
+                        for store in [StoreKind::RedisRs, StoreKind::Fred] {
+                            if stores.contains(&store) {
+                                bar.inc(per_check);
+                                rows.push(Row::no_redis(store_name(store), name.clone()));
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let deployment = Deployment::Given(dep);
         if stores.contains(&StoreKind::RedisRs) {
             let factory = Arc::new(RedisFactory {
                 deployment: deployment.clone(),
@@ -440,11 +554,20 @@ async fn main() -> ExitCode {
             });
             rows.push(check("fred", name.clone(), factory, &args, &bar).await);
         }
+        // A started deployment is removed here, when its last handle (in the factories) goes.
     }
     bar.finish_and_clear();
     print_table(&rows, started.elapsed());
+    for (reason, names) in &not_started {
+        println!("cannot start Redis ({}): {reason}", names.join(", "));
+    }
+    if let Source::None(e) = &source {
+        println!("cannot start Redis: {e}");
+    }
 
-    let mut ok = rows.iter().all(Row::passed);
+    // Checked less than asked (Redis stores, but no Redis) is a failure too.
+    let mut ok =
+        rows.iter().all(Row::passed) && !(matches!(source, Source::None(_)) && redis_stores > 0);
     if let Source::External(dep) = &source {
         let used = namespaces.0.lock().expect("lock").clone();
         match clean_up(dep, &used).await {
@@ -454,9 +577,11 @@ async fn main() -> ExitCode {
     }
     if args.faults {
         match (&source, redis_stores > 0) {
-            (Source::Started(_), true) => {
+            (Source::Started(choice), true) => {
                 println!("\nfault injection on a 3+3 cluster (8 tasks, 32 sessions):");
-                match RedisDeployment::start(topology::Topology::Cluster).await {
+                match RedisDeployment::start_with(topology::Topology::Cluster, choice.provider)
+                    .await
+                {
                     Ok(dep) => {
                         let mut lines = Vec::new();
                         if stores.contains(&StoreKind::RedisRs) {

@@ -68,6 +68,14 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// A fresh, empty store with `policy` (for a shared backend: a new random namespace).
     async fn make(&self, policy: Policy) -> Result<Self::Store>;
 
+    /// Whether the factory can make stores at all (for Redis: its deployment started).
+    /// The generated tests ask first, so a missing backend fails each test of a suite with
+    /// the same readable line ([`NotReady`]) instead of a panic and backtrace per case.
+    /// Default: ready.
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// What the store supports.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
@@ -95,18 +103,24 @@ pub trait StoreFactory: Send + Sync + 'static {
 }
 
 /// Expands to one `#[tokio::test]` per conformance case and one `#[test]` per property
-/// check, all against the store the factory expression makes.
+/// check, all against the store the factory expression makes. Each test first asks
+/// [`StoreFactory::ready`]; when the backend is missing it fails with that one line.
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
         $crate::__for_each_case!(__conformance_cases($factory));
         #[test]
-        fn model_equivalence() {
+        fn model_equivalence() -> ::std::result::Result<(), $crate::conformance::NotReady> {
+            $crate::conformance::ready_blocking(&$factory)?;
             $crate::conformance::model_equivalence(&$factory, $crate::workload::cases(48));
+            Ok(())
         }
         #[test]
-        fn concurrent_histories_are_linearizable() {
+        fn concurrent_histories_are_linearizable()
+        -> ::std::result::Result<(), $crate::conformance::NotReady> {
+            $crate::conformance::ready_blocking(&$factory)?;
             $crate::conformance::linearizable_histories(&$factory, $crate::workload::cases(24));
+            Ok(())
         }
     };
 }
@@ -139,8 +153,10 @@ macro_rules! __conformance_cases {
     ($factory:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
+            async fn $case() -> ::std::result::Result<(), $crate::conformance::NotReady> {
+                $crate::conformance::ready(&$factory).await?;
                 $crate::conformance::$case(&$factory).await;
+                Ok(())
             }
         )*
     };
@@ -156,6 +172,51 @@ macro_rules! __case_list {
             }) as $crate::conformance::CaseFn<$f>),
         )*]
     };
+}
+
+/// Why a suite's backend cannot make stores (for Redis: `cannot start Redis (standalone): ...`).
+/// Generated tests return it, and the test harness prints it as `Error: <the line>`, without
+/// a panic or a backtrace; `Debug` is the plain line for that reason.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotReady(pub String);
+
+impl std::fmt::Debug for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotReady {}
+
+impl From<Error> for NotReady {
+    /// The error's own line; for [`Error::Backend`], the backend's (the wrapper says only
+    /// "backend error").
+    fn from(e: Error) -> Self {
+        match &e {
+            Error::Backend(source) => NotReady(source.to_string()),
+            other => NotReady(other.to_string()),
+        }
+    }
+}
+
+/// [`StoreFactory::ready`], as the generated tests ask it.
+pub async fn ready<F: StoreFactory>(factory: &F) -> std::result::Result<(), NotReady> {
+    factory.ready().await.map_err(NotReady::from)
+}
+
+/// [`ready`] for synchronous tests, on a runtime of its own.
+pub fn ready_blocking<F: StoreFactory>(factory: &F) -> std::result::Result<(), NotReady> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NotReady(format!("cannot build a tokio runtime: {e}")))?
+        .block_on(ready(factory))
 }
 
 /// A running conformance case.

@@ -228,7 +228,9 @@ pub(crate) fn reap_stale_docker() {
 }
 
 /// Kills `redis-server` processes and removes run directories left by dead test processes
-/// (once per process).
+/// (once per process). A run directory is stale only when the process named in its `owner`
+/// file (pid and start time) no longer exists, so runs of live test processes are never
+/// touched.
 pub(crate) fn reap_stale_processes() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -249,6 +251,9 @@ pub(crate) fn reap_stale_processes() {
     });
 }
 
+/// Kills the servers of a dead run's node directories. A pid is only trusted while the
+/// process still runs in that node directory (servers are started with it as their working
+/// directory): a pid reused since, even by a server of another live test run, is left alone.
 fn kill_pids_under(dir: &Path) {
     let Ok(nodes) = std::fs::read_dir(dir) else {
         return;
@@ -258,10 +263,17 @@ fn kill_pids_under(dir: &Path) {
             continue;
         };
         let pid = pid.trim();
-        let is_redis = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains("redis"))
+        let in_node_dir = std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .ok()
+            .zip(std::fs::canonicalize(node.path()).ok())
+            .is_some_and(|(cwd, node_dir)| cwd == node_dir);
+        let is_server = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("redis") || c.contains("valkey")
+            })
             .unwrap_or(false);
-        if is_redis {
+        if in_node_dir && is_server {
             let _ = run_quiet("kill", &["-KILL", pid]);
         }
     }

@@ -1,7 +1,9 @@
 //! The Docker provider: containers are started with testcontainers; fault controls and cleanup
 //! use the `docker` CLI, so nothing depends on the tokio runtime that started them.
 
+use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use testcontainers::core::WaitFor;
@@ -10,8 +12,8 @@ use testcontainers::{GenericImage, ImageExt};
 
 use super::cleanup::{self, OWNER_LABEL, RUN_LABEL};
 use super::{
-    Node, NodeHandle, Started, Topology, TopologyError, TopologyOptions, common_server_args,
-    sentinel_conf,
+    Node, NodeHandle, Provider, Started, Topology, TopologyError, TopologyOptions,
+    common_server_args, sentinel_conf,
 };
 
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,33 +23,6 @@ pub(crate) struct ContainerNode {
     id: String,
     network: String,
     port: u16,
-}
-
-/// `docker info` succeeds (within 15 s).
-pub(crate) fn docker_available() -> bool {
-    let Ok(mut child) = std::process::Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
 }
 
 /// Runs `docker <args>` (bounded), returning trimmed stdout.
@@ -72,16 +47,122 @@ pub(crate) async fn docker(args: &[&str]) -> Result<String, TopologyError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// `REDIS_TEST_IMAGE` split into (name, tag); default `redis:7.4`.
-fn image() -> (String, String) {
-    let spec = std::env::var("REDIS_TEST_IMAGE")
+/// The image when `REDIS_TEST_IMAGE` is unset: the official one.
+const DEFAULT_IMAGE: &str = "redis:7.4";
+/// Bound for the quick Docker questions of the probe (`docker info`, `docker image inspect`).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound for the probe's one pull. Failures without a registry (no such host, connection
+/// refused, unknown image, rate limit) come back at once; this only cuts a pull that hangs
+/// on a black-holed network, so `auto` falls back within a minute instead of several.
+const PULL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `REDIS_TEST_IMAGE` (`name[:tag]`), or the official image when unset or empty.
+pub(crate) fn image_spec() -> String {
+    std::env::var("REDIS_TEST_IMAGE")
         .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "redis:7.4".into());
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_IMAGE.into())
+}
+
+/// An image spec split into (name, tag), tag `latest` when absent.
+fn split_image(spec: &str) -> (String, String) {
     match spec.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
-        _ => (spec, "latest".into()),
+        _ => (spec.to_string(), "latest".into()),
     }
+}
+
+/// `docker <args>` run synchronously within `limit`: `Ok(stdout)` on success, else the first
+/// line docker wrote to stderr (or that it did not run or finish). Synchronous because the
+/// provider choice is made outside of any runtime too; output goes through files so a chatty
+/// pull cannot block on a full pipe while we wait.
+fn docker_sync(args: &[&str], limit: Duration) -> Result<String, String> {
+    let out = tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+    let err = tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+    let (mut out_r, mut err_r) = (
+        out.try_clone().map_err(|e| e.to_string())?,
+        err.try_clone().map_err(|e| e.to_string())?,
+    );
+    let mut child = std::process::Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`docker {}` did not finish within {limit:?}",
+                    args.join(" ")
+                ));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("waiting for docker: {e}"));
+            }
+        }
+    };
+    let read = |f: &mut std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        let _ = f.seek(std::io::SeekFrom::Start(0));
+        let _ = f.read_to_string(&mut text);
+        text
+    };
+    if status.success() {
+        Ok(read(&mut out_r).trim().to_string())
+    } else {
+        let text = read(&mut err_r);
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("no message");
+        Err(line.to_string())
+    }
+}
+
+/// `Ok` when Docker answers and `image` is present locally or one bounded pull fetches it,
+/// else why not (one line). Cached per image for the life of the process: every test of a
+/// binary asks, and a failed pull must not be repeated by each of them.
+pub(crate) fn usable(image: &str) -> Result<(), String> {
+    static PROBED: Mutex<Option<HashMap<String, Result<(), String>>>> = Mutex::new(None);
+    // Held during the probe, so concurrent callers wait for the one probe.
+    let mut probed = PROBED.lock().unwrap_or_else(|e| e.into_inner());
+    probed
+        .get_or_insert_with(HashMap::new)
+        .entry(image.to_string())
+        .or_insert_with(|| probe(image))
+        .clone()
+}
+
+fn probe(image: &str) -> Result<(), String> {
+    docker_sync(&["info", "--format", "{{.ServerVersion}}"], PROBE_TIMEOUT)
+        .map_err(|e| format!("Docker does not answer: {e}"))?;
+    let (name, tag) = split_image(image);
+    let reference = format!("{name}:{tag}");
+    if docker_sync(
+        &["image", "inspect", "--format", "{{.Id}}", &reference],
+        PROBE_TIMEOUT,
+    )
+    .is_ok()
+    {
+        return Ok(());
+    }
+    docker_sync(&["pull", "--quiet", &reference], PULL_TIMEOUT)
+        .map(drop)
+        .map_err(|e| format!("image {reference} is not present locally and cannot be pulled: {e}"))
 }
 
 async fn container_ip(id: &str, network: &str) -> Result<String, TopologyError> {
@@ -147,6 +228,13 @@ pub(crate) async fn start(
     run: u64,
     tag: &str,
 ) -> Result<Started, TopologyError> {
+    // One clear line when Docker or the image is missing, instead of testcontainers' error
+    // after a network was created; cached, so this costs nothing after the provider choice.
+    let image = image_spec();
+    usable(&image).map_err(|reason| TopologyError::ProviderUnavailable {
+        provider: Provider::Containers,
+        reason,
+    })?;
     cleanup::reap_stale_docker();
     let network = format!("{tag}-net");
     let owner = format!("{OWNER_LABEL}={}", cleanup::owner_mark());
@@ -160,7 +248,7 @@ pub(crate) async fn start(
         run,
         tag,
         network,
-        image: image(),
+        image: split_image(&image),
     };
     const READY: &str = "Ready to accept connections";
     let server_cmd = |extra: &[String]| -> Vec<String> {

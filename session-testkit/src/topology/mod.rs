@@ -6,14 +6,17 @@
 //! * `containers`: Docker containers started with testcontainers, image from `REDIS_TEST_IMAGE`
 //!   (`name:tag`, default `redis:7.4`). Every deployment gets its own user-defined Docker
 //!   network, and the host talks to the container IPs directly (Linux).
-//! * `processes`: `redis-server` (and `redis-cli` for cluster creation) from `PATH`, on free
-//!   loopback ports, each node in its own temporary directory.
+//! * `processes`: `redis-server` (and `redis-cli` for cluster creation) from `PATH`, or
+//!   `valkey-server` and `valkey-cli`, on free loopback ports, each node in its own temporary
+//!   directory.
 //! * `url`: an external deployment: `SESSION_TESTKIT_REDIS_URL` (standalone),
 //!   `SESSION_TESTKIT_REDIS_CLUSTER_URLS` (comma-separated seeds), or
 //!   `SESSION_TESTKIT_REDIS_SENTINEL_URLS` + `SESSION_TESTKIT_REDIS_SENTINEL_MASTER`. Fault
 //!   controls return [`TopologyError::Unsupported`].
-//! * unset: `containers` if `docker info` succeeds, else `processes` if `redis-server` is on
-//!   `PATH`, else an error.
+//! * `auto`, or unset: containers if Docker answers and the image is present or can be pulled,
+//!   else processes if `redis-server` or `valkey-server` is on `PATH`, else an error naming
+//!   the install command that would add Redis. [`ProviderChoice`] says which was taken and
+//!   why; an explicit choice that cannot be met fails with one line.
 //!
 //! # Cleanup
 //! Nothing started here outlives the test process: a [`RedisDeployment`] removes its
@@ -35,6 +38,7 @@ mod deployment;
 pub mod faults;
 mod probe;
 mod processes;
+mod provider;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -46,6 +50,7 @@ pub use faults::{
     FailoverConfig, FailoverReport, FailoverWorkload, FaultKind, IncrWorkload, OpOutcome,
     WaitConfig, WorkloadCheck, run_failover_workload, run_raw_incr_failover,
 };
+pub use provider::{Provider, ProviderChoice, ProviderRequest};
 
 // Crate-internal items the providers (`containers`, `processes`) use through `super::`.
 pub(crate) use config::{common_server_args, sentinel_conf};
@@ -63,58 +68,13 @@ pub enum Topology {
     Sentinel,
 }
 
-/// How the Redis servers are provided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// Docker containers started with testcontainers.
-    Containers,
-    /// `redis-server` processes on loopback ports.
-    Processes,
-    /// An external deployment given by URLs in environment variables.
-    Url,
-}
-
-impl Provider {
-    /// Reads `SESSION_TESTKIT_REDIS` (`containers` | `processes` | `url`); when unset or empty,
-    /// picks `Containers` if `docker info` succeeds, else `Processes` if `redis-server` is on
-    /// `PATH`, else returns [`TopologyError::NoProvider`].
-    pub fn from_env() -> Result<Provider, TopologyError> {
-        match std::env::var("SESSION_TESTKIT_REDIS")
-            .unwrap_or_default()
-            .trim()
-        {
-            "containers" => Ok(Provider::Containers),
-            "processes" => Ok(Provider::Processes),
-            "url" => Ok(Provider::Url),
-            "" => {
-                if containers::docker_available() {
-                    Ok(Provider::Containers)
-                } else if processes::redis_server_available() {
-                    Ok(Provider::Processes)
-                } else {
-                    Err(TopologyError::NoProvider(
-                        "Docker is not usable (`docker info` failed) and `redis-server` is not on \
-                         PATH: start Docker (SESSION_TESTKIT_REDIS=containers) or install Redis \
-                         (SESSION_TESTKIT_REDIS=processes), or point SESSION_TESTKIT_REDIS=url at \
-                         a deployment"
-                            .into(),
-                    ))
-                }
-            }
-            other => Err(TopologyError::Config(format!(
-                "SESSION_TESTKIT_REDIS={other:?}: expected `containers`, `processes` or `url`"
-            ))),
-        }
-    }
-
-    /// Whether this provider can be used on this machine right now (Docker reachable,
-    /// `redis-server` on `PATH`, or the URL variable set for the standalone topology).
-    pub fn is_available(self) -> bool {
-        match self {
-            Provider::Containers => containers::docker_available(),
-            Provider::Processes => processes::redis_server_available(),
-            Provider::Url => std::env::var("SESSION_TESTKIT_REDIS_URL").is_ok(),
-        }
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Topology::Standalone => "standalone",
+            Topology::Cluster => "cluster",
+            Topology::Sentinel => "sentinel",
+        })
     }
 }
 
@@ -146,9 +106,28 @@ pub enum TopologyError {
     /// Invalid or missing configuration (environment variables).
     #[error("configuration: {0}")]
     Config(String),
-    /// No provider is usable on this machine.
+    /// `auto` found no usable provider on this machine: why each was passed over, and the
+    /// install command that would add Redis.
     #[error("no Redis provider available: {0}")]
     NoProvider(String),
+    /// An explicitly requested provider cannot be used here (one line, for the user who asked).
+    #[error("the {provider} provider was requested but cannot be used: {reason}")]
+    ProviderUnavailable {
+        /// The requested provider.
+        provider: Provider,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A [`shared`] deployment could not be started. The first failure is kept and handed to
+    /// every later caller, so all tests of a suite report the same line instead of each
+    /// retrying a start that already failed.
+    #[error("cannot start Redis ({topology}): {reason}")]
+    CannotStart {
+        /// The topology that was to be started.
+        topology: Topology,
+        /// The first start's error.
+        reason: std::sync::Arc<TopologyError>,
+    },
     /// A Docker operation failed.
     #[error("docker: {0}")]
     Docker(String),

@@ -1,11 +1,11 @@
-//! The process provider: `redis-server` from `PATH` on free loopback ports, each node in its
-//! own directory under a per-deployment temporary directory.
+//! The process provider: `redis-server` (or `valkey-server`) from `PATH` on free loopback
+//! ports, each node in its own directory under a per-deployment temporary directory.
 
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::cleanup::{self, SharedChild, lock_child};
@@ -22,16 +22,64 @@ pub(crate) struct ProcessNode {
     child: SharedChild,
 }
 
-/// `redis-server --version` runs.
-pub(crate) fn redis_server_available() -> bool {
-    Command::new("redis-server")
+/// The server and client programs the provider runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Binaries {
+    /// `redis-server` or `valkey-server`.
+    pub(crate) server: &'static str,
+    /// `redis-cli` or `valkey-cli` (cluster creation only).
+    pub(crate) cli: &'static str,
+}
+
+fn runs(program: &str) -> bool {
+    Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success())
+}
+
+/// The programs on `PATH`: `redis-server`, else `valkey-server` (a drop-in fork some
+/// distributions ship instead), each with the client of its family when present. Looked up
+/// once per process.
+pub(crate) fn binaries() -> Option<Binaries> {
+    static FOUND: OnceLock<Option<Binaries>> = OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let families = [
+            ("redis-server", "redis-cli"),
+            ("valkey-server", "valkey-cli"),
+        ];
+        let (server, own_cli) = families.into_iter().find(|(server, _)| runs(server))?;
+        let cli = std::iter::once(own_cli)
+            .chain(families.iter().map(|(_, cli)| *cli))
+            .find(|cli| runs(cli))
+            .unwrap_or(own_cli);
+        Some(Binaries { server, cli })
+    })
+}
+
+/// The one command that would add Redis on this machine, for messages that say what is
+/// missing: the system's package manager if we know it, else the download page.
+pub(crate) fn install_command() -> &'static str {
+    // PATH, and the usual places in case PATH is trimmed (as in CI jobs or sandboxes).
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path)
+        .chain(["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"].map(Into::into))
+        .collect();
+    let has = |program: &str| dirs.iter().any(|dir| dir.join(program).is_file());
+    if has("apt-get") {
+        "sudo apt-get install redis-server"
+    } else if has("brew") {
+        "brew install redis"
+    } else if has("dnf") {
+        "sudo dnf install redis"
+    } else if has("apk") {
+        "sudo apk add redis"
+    } else {
+        "install redis-server from https://redis.io/downloads/"
+    }
 }
 
 /// Ports handed out by this process (never handed out twice).
@@ -65,14 +113,15 @@ impl ProcessNode {
             .create(true)
             .append(true)
             .open(self.dir.join("redis.log"))?;
-        let child = Command::new("redis-server")
+        let server = binaries().map_or("redis-server", |b| b.server);
+        let child = Command::new(server)
             .args(&self.args)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| TopologyError::Process(format!("cannot run redis-server: {e}")))?;
+            .map_err(|e| TopologyError::Process(format!("cannot run {server}: {e}")))?;
         std::fs::write(self.dir.join("pid"), child.id().to_string())?;
         *lock_child(&self.child) = Some(child);
         Ok(())
@@ -217,23 +266,24 @@ impl Ctx {
 }
 
 async fn redis_cli(args: &[String]) -> Result<String, TopologyError> {
-    let mut cmd = tokio::process::Command::new("redis-cli");
+    let cli = binaries().map_or("redis-cli", |b| b.cli);
+    let mut cmd = tokio::process::Command::new(cli);
     cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
     let limit = Duration::from_secs(60);
     let out = tokio::time::timeout(limit, cmd.output())
         .await
         .map_err(|_| TopologyError::Timeout {
-            what: "redis-cli --cluster create".into(),
+            what: format!("{cli} --cluster create"),
             after: limit,
         })?
-        .map_err(|e| TopologyError::Process(format!("cannot run redis-cli: {e}")))?;
+        .map_err(|e| TopologyError::Process(format!("cannot run {cli}: {e}")))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     if !out.status.success() {
-        return Err(TopologyError::Process(format!("redis-cli failed: {text}")));
+        return Err(TopologyError::Process(format!("{cli} failed: {text}")));
     }
     Ok(text)
 }
@@ -243,6 +293,13 @@ pub(crate) async fn start(
     options: &TopologyOptions,
     run: u64,
 ) -> Result<Started, TopologyError> {
+    // One clear line when no server is installed, before directories are made.
+    if binaries().is_none() {
+        return Err(TopologyError::ProviderUnavailable {
+            provider: super::Provider::Processes,
+            reason: "neither `redis-server` nor `valkey-server` is on PATH".into(),
+        });
+    }
     cleanup::reap_stale_processes();
     let base = cleanup::process_base_dir();
     std::fs::create_dir_all(&base)?;

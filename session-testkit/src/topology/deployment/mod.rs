@@ -296,18 +296,24 @@ impl RedisDeployment {
 /// Started once per test binary and topology (provider from [`Provider::from_env`]), shared by
 /// tests that do not inject faults. Lives until process exit, when it is removed by the exit
 /// hook. Holds no runtime-bound resources, so every `#[tokio::test]` runtime can use it.
+///
+/// A failed start is kept too: every caller gets [`TopologyError::CannotStart`] with the first
+/// start's error, at once, instead of each test of a suite retrying (and waiting) again.
 pub async fn shared(topology: Topology) -> Result<Arc<RedisDeployment>, TopologyError> {
-    static CELLS: [tokio::sync::OnceCell<Arc<RedisDeployment>>; 3] = [
-        tokio::sync::OnceCell::const_new(),
-        tokio::sync::OnceCell::const_new(),
-        tokio::sync::OnceCell::const_new(),
-    ];
+    type Cell = tokio::sync::OnceCell<Result<Arc<RedisDeployment>, Arc<TopologyError>>>;
+    static CELLS: [Cell; 3] = [Cell::const_new(), Cell::const_new(), Cell::const_new()];
     let cell = &CELLS[match topology {
         Topology::Standalone => 0,
         Topology::Cluster => 1,
         Topology::Sentinel => 2,
     }];
-    cell.get_or_try_init(|| async { RedisDeployment::start(topology).await.map(Arc::new) })
-        .await
-        .cloned()
+    cell.get_or_init(|| async {
+        RedisDeployment::start(topology)
+            .await
+            .map(Arc::new)
+            .map_err(Arc::new)
+    })
+    .await
+    .clone()
+    .map_err(|reason| TopologyError::CannotStart { topology, reason })
 }
