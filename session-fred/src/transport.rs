@@ -206,14 +206,21 @@ impl FredTransport {
     }
 
     /// One command on `client`. fred flushes its connection after every custom command, but
-    /// not after a typed `HMGET`: that one waits in the buffer for the `TIME` behind it (and
-    /// for other tasks' commands), so a read costs one write.
+    /// not after a typed one: a typed `HGETALL` or `HMGET` waits in the buffer for other
+    /// tasks' commands, so many reads share one write, and Redis one read. Measured on a load
+    /// of 1 x 32 B at 256 tasks (standalone): Redis CPU per load 4.6 µs as a custom command
+    /// against 3.6 µs for raw fred's typed `HGETALL`.
     async fn send_one(
         client: &WithOptions<Client>,
         key: &str,
         command: &Command<'_>,
         eval: bool,
     ) -> Result<Value, FredError> {
+        if let Command::Plain("HGETALL", args) = command
+            && let [key] = &args[..]
+        {
+            return client.hgetall::<Value, _>(Key::from(&key[..])).await;
+        }
         if let Command::Plain("HMGET", args) = command {
             let mut all = packed(args.iter().map(AsRef::as_ref)).map(Key::from);
             if let Some(key) = all.next() {
