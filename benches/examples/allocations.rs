@@ -4,7 +4,8 @@
 //! With many tasks on few threads, glibc's allocator made threads wait on each other's
 //! arenas, so the number of allocations an operation makes, more than the bytes it copies,
 //! decides its client CPU. This counts every allocation of the process (the clients'
-//! connection tasks included) around sequential operations on one 100 x 1 KiB session.
+//! connection tasks included) around sequential loads of one 10 x 100 B session, and
+//! sequential narrow operations on one 100 x 1 KiB session.
 //!
 //! ```sh
 //! redis-server --port 6390 --save '' --appendonly no --daemonize yes
@@ -31,6 +32,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Clone, Copy)]
 enum Op {
+    Load,
     LoadSome,
     Apply,
     Narrow,
@@ -43,6 +45,7 @@ async fn step<S: Subject>(
     value: &[u8],
 ) -> Result<(), Error> {
     match op {
+        Op::Load => subject.load(session).await?,
         Op::LoadSome => subject.load_some(session, NAME).await?,
         Op::Apply => subject.apply(session, NAME, value).await?,
         Op::Narrow => subject.narrow(session, NAME, value).await?,
@@ -50,29 +53,39 @@ async fn step<S: Subject>(
     Ok(())
 }
 
-/// Prints allocations (and reallocations) per operation of `subject`; returns its session's key.
-async fn count<S: Subject>(label: &str, subject: S, ops: usize) -> Result<String, Error> {
+/// Prints allocations (and reallocations) per operation of `subject`; returns its sessions'
+/// keys.
+async fn count<S: Subject>(label: &str, subject: S, ops: usize) -> Result<Vec<String>, Error> {
     let attrs: Vec<(String, Vec<u8>)> = (0..100)
         .map(|i| (format!("a{i:03}"), vec![b'x'; 1024]))
         .collect();
     let mut session = subject.create(&attrs).await?;
+    let small: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("a{i:03}"), vec![b'x'; 100]))
+        .collect();
+    let mut small = subject.create(&small).await?;
     let value = vec![b'y'; 1024];
     let mut row = format!("| {label} |");
-    for op in [Op::LoadSome, Op::Apply, Op::Narrow] {
+    for op in [Op::Load, Op::LoadSome, Op::Apply, Op::Narrow] {
+        let session = if matches!(op, Op::Load) {
+            &mut small
+        } else {
+            &mut session
+        };
         // Warm up: connections, script caches, buffers.
         for _ in 0..200 {
-            step(&subject, op, &mut session, &value).await?;
+            step(&subject, op, session, &value).await?;
         }
         let region = Region::new(GLOBAL);
         for _ in 0..ops {
-            step(&subject, op, &mut session, &value).await?;
+            step(&subject, op, session, &value).await?;
         }
         let change = region.change();
         let per_op = (change.allocations + change.reallocations) as f64 / ops as f64;
         row.push_str(&format!(" {per_op:.1} |"));
     }
     println!("{row}");
-    Ok(subject.key(&session))
+    Ok(vec![subject.key(&session), subject.key(&small)])
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -86,9 +99,9 @@ async fn main() -> Result<(), Error> {
         None => 2000,
     };
     let namespace = format!("allocations-{}", std::process::id());
-    println!("| subject | load_some | apply | narrow cycle |");
-    println!("|---|---:|---:|---:|");
-    let keys = vec![
+    println!("| subject | load (10 x 100 B) | load_some | apply | narrow cycle |");
+    println!("|---|---:|---:|---:|---:|");
+    let keys: Vec<String> = [
         count(
             "ours-redis",
             ours::redis(&url, &format!("{namespace}-r")).await?,
@@ -113,7 +126,8 @@ async fn main() -> Result<(), Error> {
             ops,
         )
         .await?,
-    ];
+    ]
+    .concat();
     let mut connection = redis::Client::open(url.as_str())?
         .get_multiplexed_async_connection()
         .await?;

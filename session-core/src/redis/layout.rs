@@ -35,7 +35,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -200,12 +200,16 @@ impl Record {
     }
 }
 
-/// Splits a stored attribute value into its version and value, without copying the value.
-pub fn decode_attribute(stored: Bytes) -> Result<(u64, Bytes)> {
+/// Splits a stored attribute value into its version and value, without copying the value
+/// and without an allocation (`advance` moves the start; `slice` would make the buffer
+/// shared, one allocation per attribute of every load).
+pub fn decode_attribute(mut stored: Bytes) -> Result<(u64, Bytes)> {
     if stored.len() < VERSION_BYTES {
         return Err(corrupt("an attribute field without a version"));
     }
-    Ok((u64_at(&stored, 0), stored.slice(VERSION_BYTES..)))
+    let version = u64_at(&stored, 0);
+    stored.advance(VERSION_BYTES);
+    Ok((version, stored))
 }
 
 /// The stored form of an attribute value written at `version`.

@@ -70,7 +70,7 @@ enum Touched {
 
 fn touch_answer(mut a: Answer) -> Result<Touched> {
     let ms = |n: i64| Timestamp::from_millis(n.max(0) as u64);
-    match a.status.as_str() {
+    match &*a.status {
         "OK" => Ok(Touched::At {
             last_access: ms(a.int()?),
         }),
@@ -407,7 +407,7 @@ impl<T: Transport> SessionStore for Store<T> {
                 self.index_add(p, &handle).await?;
             }
             let (mut answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
-            match answer.status.as_str() {
+            match &*answer.status {
                 "OK" => {
                     self.durable(waited)?;
                     let now = Timestamp::from_millis(answer.int()? as u64);
@@ -524,7 +524,7 @@ impl<T: Transport> SessionStore for Store<T> {
             let (mut answer, _) = self
                 .write(&self.key(&new_handle), &ROTATE_COPY, copy, true)
                 .await?;
-            match answer.status.as_str() {
+            match &*answer.status {
                 "OK" => {}
                 "TAKEN" => continue, // the fresh token was taken
                 _ => return Err(Error::Corrupt(answer.text())),
@@ -537,7 +537,7 @@ impl<T: Transport> SessionStore for Store<T> {
             let (mut answer, waited) = self
                 .write(&self.key(&old), &ROTATE_MARK, mark, true)
                 .await?;
-            match answer.status.as_str() {
+            match &*answer.status {
                 "OK" => {
                     self.durable(waited)?;
                     return Ok(new);
