@@ -1,4 +1,4 @@
-//! `session-bench`: the benchmark report of issue 6.
+//! `session-bench`: the benchmark report against the raw clients and today's session stores.
 //!
 //! Runs, in one process and against the same Redis, our two stores, the raw redis-rs and
 //! fred clients (the floor) and the two peer Redis session stores (tower-sessions,
@@ -40,9 +40,10 @@ const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
                   For every cell (subject x workload x session size x concurrent tasks) it \
                   reports ops/s and p50/p99 latency, and ratios ours/raw and ours/peer; per \
                   subject and size the Redis memory per session (MEMORY USAGE) and the Redis \
-                  server CPU, commands and round trips per request cycle (INFO cpu, INFO \
-                  commandstats); and the lost-update comparison (many tasks each changing \
-                  their own attribute of one session at once). It judges the targets of issue 6 \
+                  server CPU, commands and round trips per operation of load, cycle, narrow \
+                  cycle and the web-mix workloads (INFO cpu, INFO commandstats); and the \
+                  lost-update comparison (many tasks each changing their own attribute of one \
+                  session at once). It judges the performance targets (benches/README.md) \
                   from these numbers.\n\n\
                   With no --url it starts throwaway Redis itself through the testkit: standalone \
                   and a 3-master/3-replica cluster, as local redis-server processes when \
@@ -109,8 +110,9 @@ struct Args {
     /// Rounds of each lost-update run (default 5, quick 2).
     #[arg(long)]
     lost_rounds: Option<usize>,
-    /// Extra rounds of the cells the throughput targets are judged on (cycle on 1 attribute;
-    /// cycle, narrow cycle and apply on 100x1k; at the largest task count), all subjects
+    /// Extra rounds of the cells the throughput targets are judged on (load and web-mix on 1
+    /// and 10x100; cycle on 1 and 100x1k; narrow cycle and apply on 100x1k; at the largest
+    /// task count), all subjects
     /// taking turns, after the full matrix. Targets then use the median of every round of a
     /// cell (the matrix's and these), which a single noisy window moves less (default 4,
     /// quick 0).
