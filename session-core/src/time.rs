@@ -1,8 +1,10 @@
 //! Time as the contract sees it: milliseconds on one clock, the store's.
 //!
-//! Redis stores read the server's `TIME`, so application servers with skewed clocks cannot
-//! disagree about expiry. The model and the memory store take a [`Clock`], so tests can drive
-//! time by hand.
+//! Redis stores decide every change on the server's `TIME` (inside their scripts), and expiry
+//! is the key's own, so application servers with skewed clocks cannot disagree about it; an
+//! application server's clock only chooses when a load asks for a touch
+//! ([`Policy::load_touch`](crate::Policy::load_touch)). The model and the memory store take a
+//! [`Clock`], so tests can drive time by hand.
 
 use std::fmt;
 use std::sync::Arc;

@@ -588,9 +588,9 @@ fn notes(w: &mut String, cpus: usize) {
          - Expiry: ours slide the idle expiry on load, writing a touch only when the last one \
          is older than the policy's touch interval (60 s by default, so never within a cell); \
          tower-sessions and actix-session, used at store level, do not extend expiry on load \
-         (their middleware can, with extra writes: `always_save`, `OnEveryRequest`). Ours \
-         check expiry against Redis' clock on every read (`TIME` in the same round trip); the \
-         raw clients do not.\n\
+         (their middleware can, with extra writes: `always_save`, `OnEveryRequest`, which the \
+         web-mix workload configures). Every store relies on the key's own expiry, which \
+         Redis checks on every access.\n\
          - Ours keep versions per attribute, tombstones after delete and forwards after \
          rotate (rotation is a copy then a guarded mark, two scripts); the raw clients keep \
          none of that and rotate by copy-and-delete. Their numbers are a floor, not a store.\n\

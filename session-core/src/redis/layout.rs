@@ -15,7 +15,7 @@
 //! | field | value |
 //! |---|---|
 //! | `""` (empty: no attribute can have that name) | the metadata record (below) |
-//! | `<name>` (the attribute's name, as is) | the attribute's version (8 bytes, little-endian) then its value |
+//! | `<name>` (the attribute's name, as is) | its version (8 bytes, little-endian), its value |
 //!
 //! The metadata record starts with the layout version (one byte) and the state (one byte):
 //! - `L`, live: then the session version, the size (bytes of attribute names and values, so
