@@ -18,7 +18,7 @@ pub struct Created {
     pub session: Session,
 }
 
-/// A store of sessions: the contract of `shared/design/semantics.md` as a trait.
+/// A store of sessions: the contract of `docs/semantics.md` (in the repository) as a trait.
 ///
 /// Every method is atomic for the session it names and costs one round trip to the backend
 /// unless its docs say otherwise. "Live" below means: created, not deleted, not expired (idle

@@ -1,5 +1,5 @@
 //! How a [`SessionStore`](session_core::SessionStore) proves it keeps the contract
-//! (`shared/design/semantics.md`), against real Redis.
+//! (`docs/semantics.md` in the repository), against real Redis.
 //!
 //! - [`topology`]: Redis on demand: standalone, Cluster (3 masters, 3 replicas) and Sentinel,
 //!   as containers (testcontainers), local `redis-server` processes, or an external URL,

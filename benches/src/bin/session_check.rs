@@ -27,7 +27,7 @@ use session_testkit::topology::{
     TopologyError, run_failover_workload,
 };
 
-/// Checks session stores against the contract of `shared/design/semantics.md`.
+/// Checks session stores against the contract of `docs/semantics.md`.
 #[derive(Debug, Parser)]
 #[command(
     name = "session-check",
