@@ -330,6 +330,72 @@ pub async fn apply_is_all_or_nothing<F: StoreFactory>(f: &F) {
     }
 }
 
+/// A delta as large as the limits allow is all-or-nothing too: a failing one leaves no
+/// trace (not even in the stored size), and a succeeding one lands whole. The sizes are far
+/// beyond what one Lua `unpack` or one `HMGET` of a script takes (about 8,000 values), so
+/// a store must validate everything first and write in chunks.
+pub async fn apply_at_the_largest_delta_is_all_or_nothing<F: StoreFactory>(f: &F) {
+    const OPS: usize = 10_000;
+    let policy = Policy {
+        limits: Limits {
+            max_delta_ops: OPS,
+            max_session_bytes: 120_000,
+            max_value_bytes: 120_000,
+        },
+        ..Policy::default()
+    };
+    let s = store(f, policy).await;
+    let mut new = NewSession::new();
+    for i in 0..OPS / 2 {
+        new = new.put_bytes(format!("k{i}"), vec![b'1'; 8]);
+    }
+    let t = s.create(new).await.unwrap().token;
+    let before = s.load_read_only(&t).await.unwrap().unwrap();
+
+    // One put, then removes and increments of every attribute; the last increment fails.
+    let mut failing = Delta::new().put_bytes("new", b"x".to_vec());
+    for i in 0..OPS / 2 - 1 {
+        failing = failing.remove(format!("k{i}"));
+    }
+    failing = failing.put_bytes("bad", b"not a number".to_vec());
+    while failing.ops().len() < OPS {
+        failing = failing.increment("bad", 1);
+    }
+    assert_eq!(failing.ops().len(), OPS);
+    assert!(matches!(
+        s.apply(&t, &failing).await,
+        Err(Error::TypeMismatch { .. })
+    ));
+    let after = s.load_read_only(&t).await.unwrap().unwrap();
+    assert_eq!(after, before, "a failed large delta left a trace");
+    assert_eq!(after.size(), before.size());
+
+    // The same shape without the failing increments lands whole.
+    let mut landing = Delta::new().put_bytes("new", b"x".to_vec());
+    for i in 0..OPS / 2 {
+        landing = landing.remove(format!("k{i}"));
+    }
+    while landing.ops().len() < OPS {
+        let n = landing.ops().len();
+        landing = landing.put_bytes(format!("p{n}"), b"v".to_vec());
+    }
+    let applied = s.apply(&t, &landing).await.unwrap();
+    assert_eq!(applied.version, before.version + 1);
+    let after = s.load_read_only(&t).await.unwrap().unwrap();
+    assert_eq!(after.attributes.len(), OPS - OPS / 2);
+    assert!(!after.attributes.keys().any(|k| k.starts_with('k')));
+    // The stored size followed: a value that fits exactly the remaining room still lands.
+    let room = s.policy().limits.max_session_bytes - after.size() - "fill".len();
+    s.apply(&t, &Delta::new().put_bytes("fill", vec![b'f'; room]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.apply(&t, &Delta::new().put_bytes("more", b"m".to_vec()))
+            .await,
+        Err(Error::LimitExceeded { .. })
+    ));
+}
+
 /// `if_session_version` admits exactly the version read.
 pub async fn guard_session_version<F: StoreFactory>(f: &F) {
     let s = default_store(f).await;
