@@ -34,7 +34,7 @@ use session_testkit::topology::{
     version,
     about = "Checks that session stores keep the contract: conformance suite, model equivalence and \
              linearizability of concurrent histories, on throwaway or existing Redis.",
-    long_about = "Checks that session stores keep the contract: the conformance suite (32 cases), \
+    long_about = "Checks that session stores keep the contract: the conformance suite (33 cases), \
                   model equivalence against the core model, and linearizability of generated \
                   concurrent histories, for the memory store and the Redis stores (redis-rs, fred) \
                   on standalone Redis, Redis Cluster (3+3) and Sentinel.\n\n\
