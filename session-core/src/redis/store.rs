@@ -210,21 +210,27 @@ impl<T: Transport> Store<T> {
         }
     }
 
+    /// Sends one plain command (a read, or a write that is safe to send again) to the node
+    /// serving `key`, in one round trip, and returns its reply.
+    async fn one(&self, key: &str, name: &'static str, args: Vec<Arg<'_>>) -> Result<Reply> {
+        self.transport
+            .batch(key, &[Command::Plain(name, args)], false)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::backend(format!("{name}: no reply")))
+    }
+
     async fn index_add(&self, principal: &str, handle: &SessionHandle) -> Result<()> {
         // Written before the session, so a crash in between leaves a stale entry (pruned when
         // read) rather than a session that "log out everywhere" cannot find.
         let key = self.layout.principal_key(principal);
-        let command = Command::Plain(
-            "SADD",
-            vec![
-                Cow::Borrowed(key.as_bytes()),
-                Cow::Owned(handle.to_hex().into_bytes()),
-            ],
-        );
-        match self.transport.batch(&key, &[command], false).await?.pop() {
-            Some(Reply::Int(_)) => Ok(()),
-            Some(other) => Err(codec::reply_error(other, "SADD")),
-            None => Err(Error::backend("SADD: no reply")),
+        let member = Cow::Owned(handle.to_hex().into_bytes());
+        match self
+            .one(&key, "SADD", vec![Cow::Borrowed(key.as_bytes()), member])
+            .await?
+        {
+            Reply::Int(_) => Ok(()),
+            other => Err(codec::reply_error(other, "SADD")),
         }
     }
 
@@ -357,13 +363,9 @@ impl<T: Transport> Store<T> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
             let key = self.key(&handle);
-            let read = Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]);
             let data = self
-                .transport
-                .batch(&key, &[read], false)
-                .await?
-                .pop()
-                .ok_or_else(|| Error::backend("HGETALL: no reply"))?;
+                .one(&key, "HGETALL", vec![Cow::Borrowed(key.as_bytes())])
+                .await?;
             let pairs = codec::pairs(data)?;
             match codec::decode_session(handle, pairs.clone())? {
                 Lookup::Live(session) => return Ok((handle, pairs, session)),
@@ -378,12 +380,7 @@ impl<T: Transport> Store<T> {
 
     async fn delete_key(&self, handle: &SessionHandle) -> Result<()> {
         let key = self.key(handle);
-        self.transport
-            .batch(
-                &key,
-                &[Command::Plain("DEL", vec![Cow::Borrowed(key.as_bytes())])],
-                false,
-            )
+        self.one(&key, "DEL", vec![Cow::Borrowed(key.as_bytes())])
             .await?;
         Ok(())
     }
@@ -568,18 +565,8 @@ impl<T: Transport> SessionStore for Store<T> {
         validate_principal(principal)?;
         let index = self.layout.principal_key(principal);
         let members = self
-            .transport
-            .batch(
-                &index,
-                &[Command::Plain(
-                    "SMEMBERS",
-                    vec![Cow::Borrowed(index.as_bytes())],
-                )],
-                false,
-            )
-            .await?
-            .pop()
-            .ok_or_else(|| Error::backend("SMEMBERS: no reply"))?;
+            .one(&index, "SMEMBERS", vec![Cow::Borrowed(index.as_bytes())])
+            .await?;
         let members = match members {
             Reply::Array(items) => items
                 .into_iter()
@@ -592,16 +579,8 @@ impl<T: Transport> SessionStore for Store<T> {
         for member in members {
             let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
             let key = self.key(&handle);
-            let read = Command::Plain(
-                "HMGET",
-                vec![Cow::Borrowed(key.as_bytes()), fields[0].clone()],
-            );
-            let data = self
-                .transport
-                .batch(&key, &[read], false)
-                .await?
-                .pop()
-                .ok_or_else(|| Error::backend("HMGET: no reply"))?;
+            let args = vec![Cow::Borrowed(key.as_bytes()), fields[0].clone()];
+            let data = self.one(&key, "HMGET", args).await?;
             let lookup = codec::decode_session(handle, codec::present(&fields, data)?);
             match lookup {
                 Ok(Lookup::Live(s)) if s.principal.as_deref() == Some(principal) => {
@@ -611,11 +590,8 @@ impl<T: Transport> SessionStore for Store<T> {
                 Ok(Lookup::Live(_)) | Err(Error::Corrupt(_)) => {}
                 // Gone or forwarded: it can never be this principal's session again.
                 Ok(Lookup::Gone | Lookup::Moved(_)) => {
-                    let srem = Command::Plain(
-                        "SREM",
-                        vec![Cow::Borrowed(index.as_bytes()), Cow::Owned(member.to_vec())],
-                    );
-                    self.transport.batch(&index, &[srem], false).await?;
+                    let args = vec![Cow::Borrowed(index.as_bytes()), Cow::Owned(member.to_vec())];
+                    self.one(&index, "SREM", args).await?;
                 }
                 Err(e) => return Err(e),
             }
