@@ -29,23 +29,9 @@ impl SessionHandle {
         SessionHandle(Sha256::digest(token).into())
     }
 
-    /// The digest as 64 lowercase hex characters, as it appears in storage keys.
+    /// The digest as 64 lowercase hex characters (in logs, and in a principal's index).
     pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        self.push_hex(&mut out);
-        out
-    }
-
-    /// Appends the hex form to `out`. Keys are built on every operation, so this writes in
-    /// place rather than through `format!` and a temporary string.
-    pub(crate) fn push_hex(&self, out: &mut String) {
-        let mut buf = [0u8; 64];
-        // Cannot fail: the buffer is exactly twice the digest's length.
-        if hex::encode_to_slice(self.0, &mut buf).is_ok()
-            && let Ok(text) = std::str::from_utf8(&buf)
-        {
-            out.push_str(text);
-        }
+        hex::encode(self.0)
     }
 
     /// Parses the hex form written by [`SessionHandle::to_hex`] (as read back from a store's

@@ -73,7 +73,7 @@ pub struct Policy {
     pub rotate_grace: Duration,
     /// A load writes a touch only when the last one is at least this old (and never later
     /// than half the session's idle timeout, so a session in use cannot expire between two
-    /// touches). Reads then cost no write: on Redis a load is a plain `HGETALL` except once
+    /// touches). Reads then cost no write: on Redis a load is a plain `GET` except once
     /// per interval. Default 60 s: a session may expire up to that much earlier than "idle
     /// timeout after the last request". Zero touches on every load.
     pub touch_interval: Duration,

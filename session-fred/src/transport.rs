@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use fred::bytes::Bytes;
 use fred::clients::{Client, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
-use fred::interfaces::HashesInterface;
+use fred::interfaces::{HashesInterface, KeysInterface};
 use fred::prelude::{ClientLike, Options, Pool, Value};
 use fred::types::{ClusterHash, CustomCommand, Key};
 use fred::util::redis_keyslot;
@@ -207,7 +207,7 @@ impl FredTransport {
     }
 
     /// One command on `client`. fred flushes its connection after every custom command, but
-    /// not after a typed one: a typed `HGETALL` or `HMGET` waits in the buffer for other
+    /// not after a typed one: a typed `GET`, `HGETALL` or `HMGET` waits in the buffer for other
     /// tasks' commands, so many reads share one write, and Redis one read. Measured on a load
     /// of 1 x 32 B at 256 tasks (standalone): Redis CPU per load 4.6 µs as a custom command
     /// against 3.6 µs for raw fred's typed `HGETALL`.
@@ -217,10 +217,14 @@ impl FredTransport {
         command: &Command<'_>,
         eval: bool,
     ) -> Result<Value, FredError> {
-        if let Command::Plain("HGETALL", args) = command
+        if let Command::Plain(name @ ("GET" | "HGETALL"), args) = command
             && let [key] = &args[..]
         {
-            return client.hgetall::<Value, _>(Key::from(&key[..])).await;
+            let key = Key::from(&key[..]);
+            return match *name {
+                "GET" => client.get::<Value, _>(key).await,
+                _ => client.hgetall::<Value, _>(key).await,
+            };
         }
         if let Command::Plain("HMGET", args) = command {
             let mut all = packed(args.iter().map(AsRef::as_ref)).map(Key::from);

@@ -29,7 +29,8 @@ use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_fail
 macro_rules! redis_store_checks {
     ($connect:expr) => {
         $crate::__redis_checks!($connect;
-            round_trips_and_redis_commands_per_operation, loads_touch_only_when_due,
+            round_trips_and_redis_commands_per_operation, sessions_change_form_with_their_size,
+            loads_touch_only_when_due,
             the_key_expires_at_the_session_expiry, loads_tolerate_clock_skew,
             tombstones_expire_after_the_grace_period, scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,
@@ -128,6 +129,10 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
     store.load(&token).await.unwrap();
     store.apply(&token, &Delta::new().touch()).await.unwrap();
     let warm = store.create(NewSession::new()).await.unwrap().token;
+    store
+        .apply(&warm, &Delta::new().increment("n", 1))
+        .await
+        .unwrap();
     store.rotate(&warm).await.unwrap();
     store.delete(&warm).await.unwrap();
     let mut table = Vec::new();
@@ -157,16 +162,20 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
             loaded.unwrap().unwrap()
         });
         assert_eq!(served(&stats), 1, "{stats:?}");
-        assert_eq!(stats.get("hgetall"), Some(&1));
+        assert_eq!(stats.get("get"), Some(&1));
     }
+    // `load_some` sends its HMGET beside the GET (one of them answers WRONGTYPE).
     let (_, stats) = measure!(
         "load_some",
         1,
         store.load_some(&token, &["a"]).await.unwrap().unwrap()
     );
-    assert_eq!((stats.get("hmget"), served(&stats)), (Some(&1), 1));
-    // The script reads everything in one HMGET and writes in one HSET, without TIME
-    // (commandstats count the calls a script makes).
+    assert_eq!(
+        (stats.get("get"), stats.get("hmget"), served(&stats)),
+        (Some(&1), Some(&1), 2)
+    );
+    // A packed session: the script reads it with one GET and writes it with one SET,
+    // without TIME (commandstats count the calls a script makes).
     let (_, stats) = measure!(
         "apply (1 attribute)",
         1,
@@ -178,11 +187,38 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
     assert_eq!(
         (
             stats.get("evalsha"),
-            stats.get("hmget"),
-            stats.get("hset"),
-            stats.get("time")
+            stats.get("get"),
+            stats.get("set"),
+            served(&stats)
         ),
-        (Some(&1), Some(&1), Some(&1), None)
+        (Some(&1), Some(&1), Some(&1), 3),
+        "{stats:?}"
+    );
+    // A hashed (large) session: a load is GET (WRONGTYPE), then HGETALL; the script's GET
+    // answers WRONGTYPE, then one HMGET and one HSET.
+    let big = "x".repeat(layout::PACKED_MAX);
+    let large = store
+        .create(NewSession::new().put("big", &big).unwrap())
+        .await
+        .unwrap()
+        .token;
+    let (_, stats) = measure!(
+        "load (large session)",
+        2,
+        store.load(&large).await.unwrap().unwrap()
+    );
+    assert_eq!((stats.get("hgetall"), served(&stats)), (Some(&1), 2));
+    let (_, stats) = measure!(
+        "apply (1 attribute, large session)",
+        1,
+        store
+            .apply(&large, &Delta::new().increment("n", 1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        (stats.get("hmget"), stats.get("hset"), served(&stats)),
+        (Some(&1), Some(&1), 4)
     );
     measure!("touch", 1, store.touch(&token).await.unwrap());
     measure!("create", 1, store.create(NewSession::new()).await.unwrap());
@@ -220,6 +256,88 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
     );
     measure!("delete", 1, store.delete(&new).await.unwrap());
     println!("{}", table.join("\n"));
+}
+
+/// A session is packed (a string) while small and hashed once large, and moves between the
+/// two on writes of either script, keeping its attributes, their versions, its metadata and
+/// its key's expiry; rotation copies either form.
+pub async fn sessions_change_form_with_their_size<C: Connect>(c: &C) {
+    let dep = topology::shared(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let store = c.store(fast(&dep, Policy::default())).await.expect("store");
+    let form = |token: &session_core::SessionToken| {
+        let key = store.layout().session_key(&token.handle());
+        let t = store.transport();
+        async move {
+            let Reply::Bytes(kind) = raw(t, &key, "TYPE", &[&key]).await else {
+                panic!("TYPE")
+            };
+            let Reply::Int(expiry) = raw(t, &key, "PEXPIRETIME", &[&key]).await else {
+                panic!("PEXPIRETIME")
+            };
+            (String::from_utf8_lossy(&kind).into_owned(), expiry)
+        }
+    };
+    let big = "x".repeat(layout::PACKED_MAX);
+    let new = NewSession::new().principal("ann").put("small", &1).unwrap();
+    let token = store.create(new).await.unwrap().token;
+    let first = store.load_read_only(&token).await.unwrap().unwrap();
+    let expiry = first.expires_at().as_millis() as i64;
+    assert_eq!(
+        form(&token).await,
+        ("string".to_owned(), expiry),
+        "created small"
+    );
+
+    // apply_attrs grows it into a hash...
+    let grow = Delta::new().put("big", &big).unwrap();
+    store.apply(&token, &grow).await.unwrap();
+    assert_eq!(form(&token).await, ("hash".to_owned(), expiry), "grown");
+    let grown = store.load_read_only(&token).await.unwrap().unwrap();
+    assert_eq!(grown.get::<String>("big").unwrap(), Some(big.clone()));
+    assert_eq!(grown.attribute_version("small"), Some(1));
+    assert_eq!(grown.principal.as_deref(), Some("ann"));
+    let some = store.load_some(&token, &["small"]).await.unwrap().unwrap();
+    assert_eq!(some.attributes.len(), 1);
+    assert_eq!(some.get::<i64>("small").unwrap(), Some(1));
+
+    // ...rotation copies the hash, and a removal packs it again.
+    let token = store.rotate(&token).await.unwrap();
+    assert_eq!(form(&token).await.0, "hash", "rotated while large");
+    let shrink = Delta::new().remove("big").increment("small", 1);
+    store.apply(&token, &shrink).await.unwrap();
+    assert_eq!(form(&token).await.0, "string", "shrunk");
+    let shrunk = store.load_read_only(&token).await.unwrap().unwrap();
+    assert_eq!(shrunk.get::<i64>("small").unwrap(), Some(2));
+    assert!(shrunk.get_bytes("big").is_none());
+    assert_eq!(shrunk.principal.as_deref(), Some("ann"));
+    let (_, at) = form(&token).await;
+    assert_eq!(at, shrunk.expires_at().as_millis() as i64, "expiry kept");
+
+    // The general script (a touch in the delta) grows and shrinks it too.
+    store
+        .apply(&token, &Delta::new().touch().put("big", &big).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(form(&token).await.0, "hash", "grown by apply");
+    store
+        .apply(&token, &Delta::new().touch().remove("big"))
+        .await
+        .unwrap();
+    let (kind, at) = form(&token).await;
+    let last = store.load_read_only(&token).await.unwrap().unwrap();
+    assert_eq!(
+        (kind.as_str(), at),
+        ("string", last.expires_at().as_millis() as i64)
+    );
+    assert_eq!(last.get::<i64>("small").unwrap(), Some(2));
+    let token = store.rotate(&token).await.unwrap();
+    assert_eq!(form(&token).await.0, "string", "rotated while small");
+    assert_eq!(
+        store.sessions_of("ann").await.unwrap(),
+        vec![token.handle()]
+    );
 }
 
 /// Commands Redis ran for the store (the measurement's own `CONFIG RESETSTAT` left out).
@@ -344,33 +462,22 @@ async fn age_last_access<T: Transport>(
     by: Duration,
 ) {
     let key = store.layout().session_key(&token.handle());
-    let read = Command::Plain(
-        "HGET",
-        vec![
-            Cow::Borrowed(key.as_bytes()),
-            Cow::Borrowed(layout::META_FIELD),
-        ],
-    );
-    let Some(Reply::Bytes(raw_meta)) = store
-        .transport()
-        .batch(&key, &[read], false)
-        .await
-        .unwrap()
-        .pop()
-    else {
-        panic!("a metadata record")
+    let Reply::Bytes(packed) = raw(store.transport(), &key, "GET", &[&key]).await else {
+        panic!("a packed session")
     };
-    let layout::Record::Live(mut meta) = layout::Record::decode(&raw_meta).unwrap() else {
+    let (layout::Record::Live(mut meta), end) = layout::Record::decode_prefix(&packed).unwrap()
+    else {
         panic!("live")
     };
     meta.last_access = Timestamp::from_millis(meta.last_access.as_millis() - by.as_millis() as u64);
-    let record = layout::Record::Live(meta).encode();
+    let mut rewritten = layout::Record::Live(meta).encode();
+    rewritten.extend_from_slice(&packed[end..]);
     let write = Command::Plain(
-        "HSET",
+        "SET",
         vec![
             Cow::Borrowed(key.as_bytes()),
-            Cow::Borrowed(layout::META_FIELD),
-            Cow::Owned(record),
+            Cow::Owned(rewritten),
+            Cow::Borrowed(b"KEEPTTL"),
         ],
     );
     store.transport().batch(&key, &[write], true).await.unwrap();
@@ -455,18 +562,19 @@ pub async fn tombstones_expire_after_the_grace_period<C: Connect>(c: &C) {
     };
     let store = c.store(fast(&dep, policy)).await.expect("store");
     let token = store
-        .create(NewSession::new().put("big", &"x".repeat(1000)).unwrap())
+        .create(
+            NewSession::new()
+                .put("big", &"x".repeat(layout::PACKED_MAX))
+                .unwrap(),
+        )
         .await
         .unwrap()
         .token;
     let key = store.layout().session_key(&token.handle());
     assert!(store.delete(&token).await.unwrap());
     assert_eq!(
-        raw(store.transport(), &key, "HGETALL", &[&key]).await,
-        Reply::Array(vec![
-            Reply::Bytes(layout::META_FIELD.into()),
-            Reply::Bytes(layout::Record::Deleted.encode().into())
-        ])
+        raw(store.transport(), &key, "GET", &[&key]).await,
+        Reply::Bytes(layout::Record::Deleted.encode().into())
     );
     let Reply::Int(ttl) = raw(store.transport(), &key, "PTTL", &[&key]).await else {
         panic!("PTTL")

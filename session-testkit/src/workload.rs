@@ -26,13 +26,15 @@ pub fn cases(default: u32) -> u32 {
 /// The model's clock for checks in which time must not matter (timeouts are long).
 pub const MODEL_NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
-/// The policy histories run under: long timeouts and graces (time must not matter), small
-/// limits (so limit errors occur).
+/// The policy histories run under: long timeouts and graces (time must not matter), and
+/// limits that histories reach (so limit errors occur), with room for two large values: a
+/// session then crosses the sizes at which a store may change how it keeps a session (on
+/// Redis, packed in one string up to 4 KiB, a hash above), both ways.
 pub fn checked_policy() -> Policy {
     Policy {
         limits: session_core::Limits {
-            max_value_bytes: 64,
-            max_session_bytes: 256,
+            max_value_bytes: 3000,
+            max_session_bytes: 6000,
             max_delta_ops: 8,
         },
         default_idle_timeout: Duration::from_secs(3600),
@@ -52,8 +54,8 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => (-3i64..10).prop_map(|n| n.to_string().into_bytes()),
         1 => proptest::collection::vec(b'a'..=b'z', 0..6),
-        1 => Just(vec![b'x'; 70]), // over the value limit
-        1 => Just(vec![b'y'; 60]), // a few of these exceed the session limit
+        1 => Just(vec![b'x'; 3100]), // over the value limit
+        1 => Just(vec![b'y'; 2500]), // two make a large session, three exceed the limit
     ]
 }
 

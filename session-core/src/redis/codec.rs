@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::layout::{self, META_FIELD, Record};
 use super::{Arg, Reply};
@@ -56,11 +56,12 @@ fn deadline_args<'a>(deadline: &Deadline) -> [Arg<'a>; 2] {
     }
 }
 
-/// Arguments of the `create` script: attribute values go in their stored form (version 1 in
-/// front), so the script writes them as they come.
+/// Arguments of the `create` script: the session's form (`S` packed, `H` hashed) and its
+/// attributes in their stored form (version 1 in front), so the script writes them as they
+/// come: packed, one argument of entries; hashed, name / stored value pairs.
 pub(crate) fn create_args(new: &PreparedNew) -> Vec<Arg<'_>> {
     let [mode, at] = deadline_args(&new.deadline);
-    let mut args = Vec::with_capacity(5 + 2 * new.attributes.len());
+    let mut args = Vec::with_capacity(6 + 2 * new.attributes.len());
     args.extend([
         ms(new.idle_timeout),
         mode,
@@ -68,9 +69,15 @@ pub(crate) fn create_args(new: &PreparedNew) -> Vec<Arg<'_>> {
         Cow::Borrowed(new.principal.as_deref().unwrap_or_default().as_bytes()),
         num(new.size),
     ]);
-    for (name, value) in &new.attributes {
-        args.push(Cow::Borrowed(name.as_bytes()));
-        args.push(Cow::Owned(layout::encode_attribute(1, value)));
+    match packed_entries(new) {
+        Some(entries) => args.extend([Cow::Borrowed(&b"S"[..]), Cow::Owned(entries)]),
+        None => {
+            args.push(Cow::Borrowed(b"H"));
+            for (name, value) in &new.attributes {
+                args.push(Cow::Borrowed(name.as_bytes()));
+                args.push(Cow::Owned(layout::encode_attribute(1, value)));
+            }
+        }
     }
     args
 }
@@ -151,12 +158,12 @@ fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt(what.into())
 }
 
-/// Decodes a session hash: field/value pairs, as `HGETALL` returns them, or the non-nil
+/// Decodes a hashed session: field/value pairs, as `HGETALL` returns them, or the non-nil
 /// answers of an `HMGET`. Redis never returns a key past its expiry, so a live record is a
 /// live session.
 ///
-/// Every load runs this, so it decodes in one pass into the session's own map: one string
-/// per attribute name, and each value a slice of the reply, not a copy.
+/// Every load of a large session runs this, so it decodes in one pass into the session's
+/// own map: one string per attribute name, and each value a slice of the reply, not a copy.
 pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
     handle: SessionHandle,
     pairs: impl IntoIterator<Item = (F, Bytes)>,
@@ -179,9 +186,51 @@ pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
     match meta {
         None if !found => Ok(Lookup::Gone),
         None => Err(corrupt("a hash without a metadata record")),
-        Some(Record::Deleted) => Ok(Lookup::Gone),
-        Some(Record::Moved(to)) => Ok(Lookup::Moved(to)),
-        Some(Record::Live(m)) => Ok(Lookup::Live(Session {
+        Some(record) => Ok(lookup(handle, record, attributes)),
+    }
+}
+
+/// Decodes a packed session (a `GET` reply), keeping only the attributes in `names` when
+/// given (`load_some`). The values are slices of `packed`, not copies.
+pub fn decode_packed(
+    handle: SessionHandle,
+    mut packed: Bytes,
+    names: Option<&[&str]>,
+) -> Result<Lookup> {
+    let (record, end) = Record::decode_prefix(&packed)?;
+    packed.advance(end);
+    let mut attributes = BTreeMap::new();
+    if matches!(record, Record::Live(_)) {
+        for entry in layout::decode_entries(&packed) {
+            let (name, stored) = entry?;
+            let name = std::str::from_utf8(&name)
+                .map_err(|_| corrupt("an attribute name is not UTF-8"))?;
+            if names.is_some_and(|names| !names.contains(&name)) {
+                continue;
+            }
+            let (version, value) = layout::decode_attribute(stored)?;
+            if attributes
+                .insert(name.to_owned(), Attribute { value, version })
+                .is_some()
+            {
+                return Err(corrupt("an attribute packed twice"));
+            }
+        }
+    } else if !packed.is_empty() {
+        return Err(corrupt("bytes after a metadata record"));
+    }
+    Ok(lookup(handle, record, attributes))
+}
+
+fn lookup(
+    handle: SessionHandle,
+    record: Record,
+    attributes: BTreeMap<String, Attribute>,
+) -> Lookup {
+    match record {
+        Record::Deleted => Lookup::Gone,
+        Record::Moved(to) => Lookup::Moved(to),
+        Record::Live(m) => Lookup::Live(Session {
             handle,
             version: m.version,
             created_at: m.created_at,
@@ -190,7 +239,34 @@ pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
             deadline: m.deadline,
             principal: m.principal,
             attributes,
-        })),
+        }),
+    }
+}
+
+/// Packs a new session's attributes, each at version 1, if they fit the packed form.
+pub(crate) fn packed_entries(new: &PreparedNew) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (name, value) in &new.attributes {
+        layout::encode_entry(&mut out, name, 1, value);
+        if out.len() > layout::PACKED_MAX {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Reads a `GET` of a session key: a packed session, or nothing (`Gone`); `Ok(None)` when
+/// the key is a hash (`WRONGTYPE`), so the caller reads the hashed form instead.
+pub(crate) fn decode_get(
+    handle: SessionHandle,
+    reply: Reply,
+    names: Option<&[&str]>,
+) -> Result<Option<Lookup>> {
+    match reply {
+        Reply::Bytes(packed) => decode_packed(handle, packed, names).map(Some),
+        Reply::Nil => Ok(Some(Lookup::Gone)),
+        Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
+        other => Err(reply_error(other, "GET")),
     }
 }
 
@@ -451,6 +527,71 @@ mod tests {
             ),
             Error::Corrupt(_)
         ));
+    }
+
+    fn packed(principal: Option<&str>, entries: &[(&str, u64, &str)]) -> Bytes {
+        let mut out = live(principal).to_vec();
+        for (name, version, value) in entries {
+            layout::encode_entry(&mut out, name, *version, value.as_bytes());
+        }
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn decodes_a_packed_session_and_keeps_only_the_named_attributes() {
+        let h = SessionToken::from_bytes([2; 16]).handle();
+        let bytes = packed(Some("ann"), &[("a", 2, "7"), ("b", 5, "x")]);
+        let Lookup::Live(s) = decode_packed(h, bytes.clone(), None).unwrap() else {
+            panic!("live")
+        };
+        assert_eq!((s.version, s.principal.as_deref()), (3, Some("ann")));
+        assert_eq!(
+            (s.get_bytes("a"), s.attribute_version("b")),
+            (Some(&b"7"[..]), Some(5))
+        );
+        let Lookup::Live(some) = decode_packed(h, bytes, Some(&["b", "c"])).unwrap() else {
+            panic!("live")
+        };
+        assert_eq!(some.attributes.keys().collect::<Vec<_>>(), vec!["b"]);
+        let deleted = Bytes::from(Record::Deleted.encode());
+        assert_eq!(decode_packed(h, deleted, None).unwrap(), Lookup::Gone);
+        assert_eq!(decode_get(h, Reply::Nil, None).unwrap(), Some(Lookup::Gone));
+        assert_eq!(
+            decode_get(h, Reply::Error("WRONGTYPE Operation".into()), None).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn garbled_packed_sessions_are_corrupt() {
+        let h = SessionToken::from_bytes([2; 16]).handle();
+        let twice = packed(None, &[("a", 1, "x"), ("a", 2, "y")]);
+        let whole = packed(None, &[("a", 1, "x")]);
+        let truncated = whole.slice(..whole.len() - 1);
+        let mut unversioned = live(None).to_vec();
+        unversioned.extend_from_slice(&[1, 0, b'a', 2, 0, 0, 0, b'x', b'y']);
+        let mut after_tombstone = Record::Deleted.encode();
+        after_tombstone.push(0);
+        let mut bad_name = live(None).to_vec();
+        layout::encode_entry(&mut bad_name, "\u{fffd}", 1, b"x");
+        let n = bad_name.len();
+        bad_name[n - 14] = 0xff; // the name's last byte
+        for bytes in [
+            twice,
+            truncated,
+            Bytes::from(unversioned),
+            Bytes::from(after_tombstone),
+            Bytes::from(bad_name),
+            Bytes::from_static(b"a foreign string"),
+        ] {
+            assert!(
+                matches!(
+                    decode_packed(h, bytes.clone(), None),
+                    Err(Error::Corrupt(_))
+                ),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,27 +3,41 @@
 //! here, and a test holds the two together), the testkit and the benches all build on it.
 //!
 //! # Keys
-//! - a session: `<namespace>:{<handle hex>}`. The braces are a Redis Cluster hash tag, so any
-//!   further key of one session would share its slot and one script could touch them all.
+//! - a session: `<namespace>:{<the handle's first 16 bytes in base64url>}`, 22 characters in
+//!   the braces. A token has 128 bits, so more of its digest would lengthen every key (Redis
+//!   memory, hashing, bytes on the wire) without making keys more distinct; two tokens whose
+//!   keys met would only make `create` try another token. The braces are a Redis Cluster hash
+//!   tag, so any further key of one session would share its slot.
 //! - a principal's index: `<namespace>:principal:{<sha256(principal) hex>}`, in its own slot.
-//!   The principal is hashed so that any user name makes a well-formed key.
+//!   The principal is hashed so that any user name makes a well-formed key. 64 characters in
+//!   its braces against a session's 22, so no namespace (`x:principal`, say) can name another
+//!   namespace's index as a session.
 //!
-//! # A session hash, layout version 1
-//! Designed for reads: a load is one `HGETALL` whose reply holds one field for the metadata
-//! and one per attribute, and nothing else.
+//! # A session, layout version 1
+//! Designed for reads: a load is one `GET` of one string, or for a large session one
+//! `HGETALL`. A session is in one of two forms, and every script reads and writes both:
 //!
-//! | field | value |
-//! |---|---|
-//! | `""` (empty: no attribute can have that name) | the metadata record (below) |
-//! | `<name>` (the attribute's name, as is) | its version (8 bytes, little-endian), its value |
+//! - **Packed** (a string): the metadata record (below), then one entry per attribute: the
+//!   name's length (`u16`), the name, the stored value's length (`u32`), the stored value.
+//!   Small sessions, the common case, take this form: Redis answers a `GET` with one buffer,
+//!   the client decodes it in one pass, and a string costs less memory than a small hash
+//!   (whose values over 64 bytes turn it into a hash table).
+//! - **Hashed** (a hash): field `""` (no attribute can have that name) holds the metadata
+//!   record, and field `<name>` each attribute's stored value. A large session takes this
+//!   form, so a write changes only the fields it touches instead of rewriting the session.
+//!
+//! A write packs a session whose entries take at most [`PACKED_MAX`] bytes and hashes a
+//! larger one; a hashed session packs again once its entries fit in [`REPACK_MAX`] (half, so
+//! a session near the line does not flip on every write). A stored value is the attribute's
+//! version (8 bytes, little-endian), then its value.
 //!
 //! The metadata record starts with the layout version (one byte) and the state (one byte):
 //! - `L`, live: then the session version, the size (bytes of attribute names and values, so
 //!   writes enforce the size limit without reading values), created, last access, idle
 //!   timeout and deadline (milliseconds since the epoch on the Redis server's clock, `0`: no
-//!   deadline), each a little-endian `u64`; then the principal's bytes (none: no principal).
-//! - `D`, deleted: nothing more. The hash is a tombstone until its grace period ends.
-//! - `M`, moved by a rotation: then the successor's 32-byte handle.
+//!   deadline), each a little-endian `u64`; then the principal's length (`u16`) and bytes.
+//! - `D`, deleted: nothing more. The key is a tombstone (a string) until its grace ends.
+//! - `M`, moved by a rotation: then the successor's 32-byte handle (a string as well).
 //!
 //! Fixed-width binary numbers cost a script one `struct.unpack` to read all of them, and the
 //! client no text parsing. The layout version makes a future layout possible: a reader meets
@@ -35,6 +49,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
@@ -55,8 +71,19 @@ pub const LIVE: u8 = b'L';
 pub const DELETED: u8 = b'D';
 /// Metadata state of a rotated session's forward.
 pub const MOVED: u8 = b'M';
-/// Bytes of a live record before the principal.
-pub const LIVE_FIXED: usize = 2 + 6 * 8;
+/// Characters of a session key between its braces (16 bytes in base64url).
+pub const KEY_HANDLE_CHARS: usize = 22;
+/// Bytes of a live record before the principal: layout, state, six numbers, the
+/// principal's length.
+pub const LIVE_FIXED: usize = 2 + 6 * 8 + 2;
+/// Where the last access sits in a record (a touch rewrites only these 8 bytes).
+pub const LAST_ACCESS_AT: usize = 2 + 3 * 8;
+/// Bytes of a packed entry besides its name and value: the two lengths and the version.
+pub const ENTRY_OVERHEAD: usize = 2 + 4 + VERSION_BYTES;
+/// A session whose packed entries take at most this many bytes is stored packed.
+pub const PACKED_MAX: usize = 4096;
+/// A hashed session is packed again when its entries take at most this many bytes.
+pub const REPACK_MAX: usize = PACKED_MAX / 2;
 
 /// Where a session's data lives in Redis: its keys (see the [module docs](self)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,10 +105,10 @@ impl KeyLayout {
     /// The key of a session.
     pub fn session_key(&self, handle: &SessionHandle) -> String {
         let namespace = self.namespace.as_str();
-        let mut key = String::with_capacity(namespace.len() + 67);
+        let mut key = String::with_capacity(namespace.len() + 2 + KEY_HANDLE_CHARS + 1);
         key.push_str(namespace);
         key.push_str(":{");
-        handle.push_hex(&mut key);
+        URL_SAFE_NO_PAD.encode_string(&handle.as_bytes()[..16], &mut key);
         key.push('}');
         key
     }
@@ -134,39 +161,50 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 impl Record {
-    /// Reads a metadata record; anything but this layout version's records is corrupt.
+    /// Reads a metadata record that fills `bytes` (a hashed session's field `""`).
     pub fn decode(bytes: &[u8]) -> Result<Record> {
+        match Record::decode_prefix(bytes)? {
+            (record, end) if end == bytes.len() => Ok(record),
+            _ => Err(corrupt("bytes after a metadata record")),
+        }
+    }
+
+    /// Reads the metadata record at the start of `bytes` and says where it ends (a packed
+    /// session's entries follow it). Anything but this layout version's records is corrupt.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize)> {
         match bytes {
             [] | [_] => Err(corrupt("a metadata record too short")),
             [version, ..] if *version != LAYOUT_VERSION => Err(corrupt(format!(
                 "layout version {version}, this code reads {LAYOUT_VERSION}"
             ))),
-            [_, DELETED] => Ok(Record::Deleted),
+            [_, DELETED] => Ok((Record::Deleted, 2)),
             [_, MOVED, handle @ ..] => match <[u8; 32]>::try_from(handle) {
-                Ok(raw) => Ok(Record::Moved(SessionHandle::from_bytes(raw))),
+                Ok(raw) => Ok((Record::Moved(SessionHandle::from_bytes(raw)), 34)),
                 Err(_) => Err(corrupt("a forward without a 32-byte target")),
             },
             [_, LIVE, ..] if bytes.len() >= LIVE_FIXED => {
-                let deadline = u64_at(bytes, 42);
-                let principal = &bytes[LIVE_FIXED..];
-                let principal = if principal.is_empty() {
-                    None
-                } else {
-                    Some(
-                        std::str::from_utf8(principal)
+                let principal_len = usize::from(u16::from_le_bytes([bytes[50], bytes[51]]));
+                let end = LIVE_FIXED + principal_len;
+                let principal = match bytes.get(LIVE_FIXED..end) {
+                    None => return Err(corrupt("a truncated principal")),
+                    Some([]) => None,
+                    Some(p) => Some(
+                        std::str::from_utf8(p)
                             .map_err(|_| corrupt("the principal is not UTF-8"))?
                             .to_owned(),
-                    )
+                    ),
                 };
-                Ok(Record::Live(Meta {
+                let deadline = u64_at(bytes, 42);
+                let meta = Meta {
                     version: u64_at(bytes, 2),
                     size: u64_at(bytes, 10),
                     created_at: Timestamp::from_millis(u64_at(bytes, 18)),
-                    last_access: Timestamp::from_millis(u64_at(bytes, 26)),
+                    last_access: Timestamp::from_millis(u64_at(bytes, LAST_ACCESS_AT)),
                     idle_timeout: Duration::from_millis(u64_at(bytes, 34)),
                     deadline: (deadline != 0).then(|| Timestamp::from_millis(deadline)),
                     principal,
-                }))
+                };
+                Ok((Record::Live(meta), end))
             }
             _ => Err(corrupt("an unknown or truncated metadata record")),
         }
@@ -193,11 +231,63 @@ impl Record {
                 ] {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
-                out.extend_from_slice(m.principal.as_deref().unwrap_or_default().as_bytes());
+                // Principals are at most MAX_PRINCIPAL_LEN (256) bytes, checked on the way in.
+                let principal = m.principal.as_deref().unwrap_or_default().as_bytes();
+                out.extend_from_slice(&(principal.len() as u16).to_le_bytes());
+                out.extend_from_slice(principal);
             }
         }
         out
     }
+}
+
+/// Appends a packed entry: an attribute `name` with its value written at `version`.
+pub fn encode_entry(out: &mut Vec<u8>, name: &str, version: u64, value: &[u8]) {
+    out.reserve(ENTRY_OVERHEAD + name.len() + value.len());
+    // Names are at most MAX_NAME_LEN (256) bytes and values at most `max_value_bytes`, which
+    // `Policy::validate` keeps below 4 GiB.
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(&((VERSION_BYTES + value.len()) as u32).to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+/// The packed entries that follow a record: each attribute's name and stored value (decode
+/// that with [`decode_attribute`]), as slices of `packed`, not copies.
+pub fn decode_entries(packed: &Bytes) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at == packed.len() {
+            return None;
+        }
+        let entry = entry_at(packed, at);
+        match entry {
+            Ok((name, stored, end)) => {
+                at = end;
+                Some(Ok((packed.slice(name), packed.slice(stored))))
+            }
+            Err(e) => {
+                at = packed.len();
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+type Span = std::ops::Range<usize>;
+
+fn entry_at(packed: &[u8], at: usize) -> Result<(Span, Span, usize)> {
+    let truncated = || corrupt("a truncated attribute entry");
+    let name_len = packed.get(at..at + 2).ok_or_else(truncated)?;
+    let name_end = at + 2 + usize::from(u16::from_le_bytes([name_len[0], name_len[1]]));
+    let stored_len = packed.get(name_end..name_end + 4).ok_or_else(truncated)?;
+    let stored_len = u32::from_le_bytes(stored_len.try_into().map_err(|_| truncated())?);
+    let stored_end = name_end + 4 + stored_len as usize;
+    if stored_end > packed.len() {
+        return Err(truncated());
+    }
+    Ok((at + 2..name_end, name_end + 4..stored_end, stored_end))
 }
 
 /// Splits a stored attribute value into its version and value, without copying the value
@@ -279,6 +369,46 @@ mod tests {
     }
 
     #[test]
+    fn entries_round_trip_and_truncation_is_corrupt() {
+        let mut packed = Vec::new();
+        encode_entry(&mut packed, "cart", 3, b"apples");
+        encode_entry(&mut packed, "n", 1, b"");
+        assert_eq!(packed.len(), 2 * ENTRY_OVERHEAD + 4 + 6 + 1);
+        let packed = Bytes::from(packed);
+        let entries: Vec<_> = decode_entries(&packed).collect::<Result<_>>().unwrap();
+        let (name, stored) = &entries[0];
+        assert_eq!(&name[..], b"cart");
+        let (version, value) = decode_attribute(stored.clone()).unwrap();
+        assert_eq!((version, &value[..]), (3, &b"apples"[..]));
+        assert_eq!(&entries[1].0[..], b"n");
+        for cut in 1..packed.len() {
+            if cut == ENTRY_OVERHEAD + 4 + 6 {
+                continue; // a whole first entry
+            }
+            let short = packed.slice(..cut);
+            assert!(
+                decode_entries(&short).any(|e| matches!(e, Err(Error::Corrupt(_)))),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_says_where_it_ends() {
+        let record = Record::Live(meta(Some("bob"), None)).encode();
+        assert_eq!(record.len(), LIVE_FIXED + 3);
+        let mut packed = record.clone();
+        packed.extend_from_slice(b"entries");
+        let (_, end) = Record::decode_prefix(&packed).unwrap();
+        assert_eq!(end, record.len());
+        assert!(matches!(Record::decode(&packed), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            Record::decode(&record[..record.len() - 1]),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn attributes_carry_their_version_in_front() {
         let stored = Bytes::from(encode_attribute(42, b"value"));
         let (version, value) = decode_attribute(stored).unwrap();
@@ -290,8 +420,14 @@ mod tests {
         let token = SessionToken::generate();
         let layout = KeyLayout::new(Namespace::new("app1").unwrap());
         let key = layout.session_key(&token.handle());
-        assert_eq!(key, format!("app1:{{{}}}", token.handle().to_hex()));
+        let inside = &key["app1:{".len()..key.len() - 1];
+        assert_eq!(inside.len(), KEY_HANDLE_CHARS);
+        assert!(key.starts_with("app1:{") && key.ends_with('}'));
         assert!(!key.contains(&token.expose()));
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(inside).unwrap(),
+            token.handle().as_bytes()[..16]
+        );
         let pkey = layout.principal_key("alice {weird}\n");
         assert!(pkey.starts_with("app1:principal:{") && pkey.ends_with('}'));
         assert_eq!(pkey.matches('{').count(), 1);
@@ -307,7 +443,11 @@ mod tests {
             format!("local LIVE, DELETED, MOVED = {LIVE}, {DELETED}, {MOVED}"),
             format!("local VERSION_BYTES = {VERSION_BYTES}"),
             format!("local LIVE_FIXED = {LIVE_FIXED}"),
-            "local META_FORMAT = '<BBI8I8I8I8I8I8'".to_owned(),
+            format!("local LAST_ACCESS_AT = {LAST_ACCESS_AT}"),
+            format!("local PACKED_MAX = {PACKED_MAX}"),
+            format!("local REPACK_MAX = {REPACK_MAX}"),
+            "local META_FORMAT = '<BBI8I8I8I8I8I8I2'".to_owned(),
+            "local ENTRY_FORMAT = '<I2c0I4c0'".to_owned(),
         ] {
             assert!(lua.contains(&line), "lua/layout.lua lacks {line:?}");
         }

@@ -8,18 +8,19 @@
 //! scripts on the same layout and can share sessions.
 //!
 //! # Layout
-//! A session is one hash at `<namespace>:{<handle>}`, with one field for its metadata and one
-//! per attribute, each attribute's version stored in front of its value; the key expires at
-//! the session's expiry instant. [`layout`] defines it all, and nothing else spells a key or
-//! a field.
+//! A session is one key, `<namespace>:{<handle>}`: a metadata record and each attribute with
+//! its version in front of its value, packed into one string while small and kept as a hash
+//! (a field per attribute) once large; the key expires at the session's expiry instant.
+//! [`layout`] defines it all, and nothing else spells a key or a field.
 //!
 //! # Cost
 //! Redis runs one command at a time, so its CPU is what a deployment pays. A script costs
 //! more than a command: measured on Redis 7.0 with `INFO cpu`, an `EVALSHA` of `return 0`
 //! takes 2.3 µs against 1.0 µs for a plain `HSET`, and each `redis.call` inside adds about
 //! 0.5–1 µs. So:
-//! - Loads run no script and ask for no clock. A load is one `HGETALL` (`load_some`: one
-//!   `HMGET` of the metadata and the named attributes): Redis never returns a key past its
+//! - Loads run no script and ask for no clock. A load is one `GET` (a large session answers
+//!   it with WRONGTYPE, then `HGETALL`; `load_some` sends `HMGET` of the metadata and the
+//!   named attributes beside the `GET`): Redis never returns a key past its
 //!   expiry, and whether a touch is due is judged on the application server's clock with a
 //!   margin for skew ([`Policy::load_touch`](crate::Policy::load_touch)). The small `touch`
 //!   script is sent only then, about once per [`Policy::touch_interval`](crate::Policy) per
@@ -27,10 +28,11 @@
 //!   round trip.
 //! - Writes that need atomic conditions are single-key scripts (`apply`, `create`, `delete`,
 //!   `touch`, the two steps of `rotate`). The write of almost every request, a delta of
-//!   attribute operations and guards, goes to `apply_attrs`: one `HMGET` of the metadata
-//!   record and the attributes involved, one `HSET`, no clock (it relies on the key's expiry,
-//!   kept at the session's expiry instant) and few Lua allocations: two calls where the
-//!   general `apply` makes four. Deltas that change metadata or touch use `apply`.
+//!   attribute operations and guards, goes to `apply_attrs`: one `GET` and one `SET` of a
+//!   packed session (of a large one: the `GET`, one `HMGET` of the metadata record and the
+//!   attributes involved, one `HSET`), no clock (it relies on the key's expiry, kept at the
+//!   session's expiry instant) and few Lua allocations. Deltas that change metadata or touch
+//!   use `apply`.
 
 mod codec;
 pub mod layout;
@@ -93,6 +95,7 @@ macro_rules! script {
             $name,
             concat!(
                 include_str!("lua/layout.lua"),
+                include_str!("lua/forms.lua"),
                 include_str!(concat!("lua/", $name, ".lua"))
             ),
         )
@@ -102,6 +105,7 @@ macro_rules! script {
             $name,
             concat!(
                 include_str!("lua/layout.lua"),
+                include_str!("lua/forms.lua"),
                 include_str!("lua/prelude.lua"),
                 include_str!(concat!("lua/", $name, ".lua"))
             ),

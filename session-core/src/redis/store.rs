@@ -83,6 +83,57 @@ fn touch_answer(mut a: Answer) -> Result<Touched> {
     }
 }
 
+/// `HMGET` of a session's metadata record and the attributes `names`.
+fn hmget<'a>(key: &'a str, names: &[&'a str]) -> Command<'a> {
+    let mut args = Vec::with_capacity(2 + names.len());
+    args.push(Cow::Borrowed(key.as_bytes()));
+    args.push(Cow::Borrowed(META_FIELD));
+    args.extend(names.iter().map(|n| Cow::Borrowed(n.as_bytes())));
+    Command::Plain("HMGET", args)
+}
+
+/// A session key's contents in the form they are stored in (see [`layout`](super::layout)).
+enum Stored {
+    /// A string: record and entries.
+    Packed(Bytes),
+    /// A hash's field/value pairs (none: no key).
+    Hashed(Vec<(Bytes, Bytes)>),
+}
+
+impl Stored {
+    fn decode(&self, handle: SessionHandle) -> Result<Lookup> {
+        match self {
+            Stored::Packed(packed) => codec::decode_packed(handle, packed.clone(), None),
+            Stored::Hashed(pairs) => codec::decode_session(handle, pairs.iter().cloned()),
+        }
+    }
+
+    /// `rotate_copy`'s arguments: the form, then the session as stored (a hash's metadata
+    /// record first, then its attribute fields and stored values, versions included).
+    fn copy_args(&self) -> Vec<Arg<'_>> {
+        match self {
+            Stored::Packed(packed) => vec![Cow::Borrowed(b"S"), Cow::Borrowed(&packed[..])],
+            Stored::Hashed(pairs) => {
+                let mut copy = Vec::with_capacity(1 + pairs.len() * 2);
+                copy.push(Cow::Borrowed(&b"H"[..]));
+                copy.extend(
+                    pairs
+                        .iter()
+                        .filter(|(f, _)| &f[..] == META_FIELD)
+                        .map(|(_, v)| Cow::Borrowed(&v[..])),
+                );
+                copy.extend(
+                    pairs
+                        .iter()
+                        .filter(|(f, _)| &f[..] != META_FIELD)
+                        .flat_map(|(f, v)| [Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..])]),
+                );
+                copy
+            }
+        }
+    }
+}
+
 /// A session store on Redis, over any client that implements [`Transport`].
 pub struct Store<T> {
     transport: T,
@@ -234,8 +285,8 @@ impl<T: Transport> Store<T> {
         }
     }
 
-    /// Reads a session, following forwards. `names`: only these attributes (`HMGET`), else
-    /// all (`HGETALL`). `touch`: a load, which writes a touch when one is due.
+    /// Reads a session, following forwards. `names`: only these attributes, else all.
+    /// `touch`: a load, which writes a touch when one is due.
     async fn read(
         &self,
         token: &SessionToken,
@@ -260,22 +311,19 @@ impl<T: Transport> Store<T> {
         touch: bool,
     ) -> Result<Lookup> {
         let key = self.key(&handle);
-        let read = match names {
-            Some(names) => {
-                let mut args = Vec::with_capacity(2 + names.len());
-                args.push(Cow::Borrowed(key.as_bytes()));
-                args.push(Cow::Borrowed(META_FIELD));
-                args.extend(names.iter().map(|n| Cow::Borrowed(n.as_bytes())));
-                Command::Plain("HMGET", args)
-            }
-            None => Command::Plain("HGETALL", vec![Cow::Borrowed(key.as_bytes())]),
-        };
+        // A packed session (the common, small one) is one `GET`. A hashed one answers that
+        // with WRONGTYPE: a load then sends `HGETALL`, a second round trip that only large
+        // sessions pay. `load_some` exists for large sessions, so its `HMGET` rides along in
+        // the first round trip, and one of the two answers WRONGTYPE.
+        let mut commands = vec![Command::Plain("GET", vec![Cow::Borrowed(key.as_bytes())])];
+        if let Some(names) = names {
+            commands.push(hmget(&key, names));
+        }
         // With a zero touch interval every load writes, so the touch script rides in the
         // read's round trip. Otherwise a load is the one read: Redis hides expired keys, and
         // the script is sent (a second round trip) only when `Policy::load_touch` says so,
         // about once per interval.
         let pipelined_touch = touch && self.policy.touch_interval.is_zero();
-        let mut commands = vec![read];
         if pipelined_touch {
             commands.push(Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")]));
         }
@@ -284,10 +332,14 @@ impl<T: Transport> Store<T> {
             .batch(&key, &commands, false)
             .await?
             .into_iter();
-        let data = replies
-            .next()
-            .ok_or_else(|| Error::backend("short batch reply"))?;
-        let touched_at = match replies.next() {
+        let mut next = || {
+            replies
+                .next()
+                .ok_or_else(|| Error::backend("short batch reply"))
+        };
+        let packed = next()?;
+        let fields = names.map(|_| next()).transpose()?;
+        let touched_at = match pipelined_touch.then(next).transpose()? {
             Some(reply) => match touch_answer(Answer::of(reply, TOUCH.name)?)? {
                 Touched::At { last_access } => Some(last_access),
                 Touched::Gone => None,
@@ -295,13 +347,22 @@ impl<T: Transport> Store<T> {
             },
             None => None,
         };
-        // An `HMGET` answers its own arguments after the key, in order: decode against those
-        // (borrowed) field names rather than a second copy of the list.
-        let mut lookup = match &commands[0] {
-            Command::Plain("HMGET", args) => {
-                codec::decode_session(handle, codec::present(&args[1..], data)?)?
+        let mut lookup = match (codec::decode_get(handle, packed, names)?, fields) {
+            (Some(lookup), _) => lookup,
+            // An `HMGET` answers its own arguments after the key, in order: decode against
+            // those (borrowed) field names rather than a second copy of the list.
+            (None, Some(fields)) => match &commands[1] {
+                Command::Plain(_, args) => {
+                    codec::decode_session(handle, codec::present(&args[1..], fields)?)?
+                }
+                Command::Script(..) => return Err(Error::backend("load_some: no HMGET")),
+            },
+            (None, None) => {
+                let all = self
+                    .one(&key, "HGETALL", vec![Cow::Borrowed(key.as_bytes())])
+                    .await?;
+                codec::decode_session(handle, codec::pairs(all)?)?
             }
-            _ => codec::decode_session(handle, codec::pairs(data)?)?,
         };
         if let Lookup::Live(session) = &mut lookup {
             if let Some(at) = touched_at {
@@ -355,20 +416,47 @@ impl<T: Transport> Store<T> {
         Err(Error::NotFound { handle: asked })
     }
 
-    /// The raw fields and metadata of the session `token` leads to (for rotation).
-    async fn snapshot(
-        &self,
-        token: &SessionToken,
-    ) -> Result<(SessionHandle, Vec<(Bytes, Bytes)>, Session)> {
+    /// A session key as stored, in whichever form: for rotation's copy (`all`), or for the
+    /// metadata alone (a hashed session's attributes are then not read).
+    async fn stored(&self, key: &str, all: bool) -> Result<Stored> {
+        let read = self
+            .one(key, "GET", vec![Cow::Borrowed(key.as_bytes())])
+            .await?;
+        match read {
+            Reply::Bytes(packed) => return Ok(Stored::Packed(packed)),
+            Reply::Nil => return Ok(Stored::Hashed(Vec::new())),
+            _ => {}
+        }
+        if let Reply::Error(e) = &read
+            && !e.starts_with("WRONGTYPE")
+        {
+            return Err(codec::reply_error(read, "GET"));
+        }
+        if all {
+            let pairs = self
+                .one(key, "HGETALL", vec![Cow::Borrowed(key.as_bytes())])
+                .await?;
+            return Ok(Stored::Hashed(codec::pairs(pairs)?));
+        }
+        let fields: [Arg<'static>; 1] = [Cow::Borrowed(META_FIELD)];
+        let args = vec![Cow::Borrowed(key.as_bytes()), fields[0].clone()];
+        let meta = self.one(key, "HMGET", args).await?;
+        let pairs = codec::present(&fields, meta)?;
+        Ok(Stored::Hashed(
+            pairs
+                .into_iter()
+                .map(|(f, v)| (Bytes::copy_from_slice(f), v))
+                .collect(),
+        ))
+    }
+
+    /// The session `token` leads to, as stored and as decoded (for rotation).
+    async fn snapshot(&self, token: &SessionToken) -> Result<(SessionHandle, Stored, Session)> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
-            let key = self.key(&handle);
-            let data = self
-                .one(&key, "HGETALL", vec![Cow::Borrowed(key.as_bytes())])
-                .await?;
-            let pairs = codec::pairs(data)?;
-            match codec::decode_session(handle, pairs.clone())? {
-                Lookup::Live(session) => return Ok((handle, pairs, session)),
+            let stored = self.stored(&self.key(&handle), true).await?;
+            match stored.decode(handle)? {
+                Lookup::Live(session) => return Ok((handle, stored, session)),
                 Lookup::Gone => break,
                 Lookup::Moved(next) => handle = next,
             }
@@ -498,26 +586,13 @@ impl<T: Transport> SessionStore for Store<T> {
         // Two single-key scripts, correct under concurrent writes in a cluster: copy, then
         // turn the old key into a forward only if nothing changed since the copy.
         for attempt in 1..=ROTATE_RETRY.max_attempts {
-            let (old, pairs, session) = self.snapshot(token).await?;
+            let (old, stored, session) = self.snapshot(token).await?;
             let new = SessionToken::generate();
             let new_handle = new.handle();
             if let Some(p) = &session.principal {
                 self.index_add(p, &new_handle).await?;
             }
-            // The metadata record first, then the attributes as stored (versions included).
-            let mut copy = Vec::with_capacity(pairs.len() * 2);
-            copy.extend(
-                pairs
-                    .iter()
-                    .filter(|(f, _)| &f[..] == META_FIELD)
-                    .map(|(_, v)| Cow::Borrowed(&v[..])),
-            );
-            copy.extend(
-                pairs
-                    .iter()
-                    .filter(|(f, _)| &f[..] != META_FIELD)
-                    .flat_map(|(f, v)| [Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..])]),
-            );
+            let copy = stored.copy_args();
             let (mut answer, _) = self
                 .write(&self.key(&new_handle), &ROTATE_COPY, copy, true)
                 .await?;
@@ -574,14 +649,13 @@ impl<T: Transport> SessionStore for Store<T> {
                 .collect::<Result<Vec<_>>>()?,
             other => return Err(codec::reply_error(other, "SMEMBERS")),
         };
-        let fields: [Arg<'static>; 1] = [Cow::Borrowed(META_FIELD)];
         let mut live = Vec::new();
         for member in members {
             let handle = SessionHandle::from_hex(&String::from_utf8_lossy(&member))?;
-            let key = self.key(&handle);
-            let args = vec![Cow::Borrowed(key.as_bytes()), fields[0].clone()];
-            let data = self.one(&key, "HMGET", args).await?;
-            let lookup = codec::decode_session(handle, codec::present(&fields, data)?);
+            let lookup = match self.stored(&self.key(&handle), false).await {
+                Ok(stored) => stored.decode(handle),
+                Err(e) => Err(e),
+            };
             match lookup {
                 Ok(Lookup::Live(s)) if s.principal.as_deref() == Some(principal) => {
                     live.push(handle)

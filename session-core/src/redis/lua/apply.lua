@@ -8,7 +8,7 @@
 --   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Everything is checked before
 --   the first write: nothing is written unless the reply is OK.
 local now = now_ms()
-local state, m = meta()
+local state, m = meta(true)
 if state ~= 'LIVE' then
   return not_live(state, m)
 end
@@ -18,7 +18,7 @@ end
 local orig, vers = {}, {}
 local function stored(name)
   if orig[name] == nil then
-    local raw = redis.call('HGET', key, name)
+    local raw = stored_of(name)
     if raw and #raw < VERSION_BYTES then
       return nil
     end
@@ -137,22 +137,9 @@ if size > tonumber(ARGV[1]) then
   return { 'LIMIT', size }
 end
 
-local version = m.v + 1
-local prefix = struct.pack('<I8', version)
 local meta_changed = a ~= m.a or i ~= m.i or d ~= m.d
-m.v, m.z, m.a, m.i, m.d, m.p = version, size, a, i, d, p
-local sets = { META, pack_meta(m) }
-local dels = {}
-for name, v in pairs(cur) do
-  if v then
-    sets[#sets + 1] = name
-    sets[#sets + 1] = prefix .. v
-  elseif orig[name] then
-    dels[#dels + 1] = name
-  end
-end
-chunked('HSET', sets, 1)
-chunked('HDEL', dels, 1)
+m.v, m.z, m.a, m.i, m.d, m.p = m.v + 1, size, a, i, d, p
+save(m, cur)
 if meta_changed then
   expire_at(a, i, d, now)
 end

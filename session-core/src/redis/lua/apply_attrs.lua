@@ -6,10 +6,12 @@
 -- is the bare version: measured, a table reply cost this script about 2 µs of Redis CPU more
 -- than an integer, as much as one of its inner commands).
 --
--- It is the write of almost every request, so it takes only layout.lua (no prelude: its
--- closures would cost every call) and stays lean: no clock (Redis keeps the key's expiry at
--- the session's expiry instant, and checks it on every access), one HMGET, one HSET, the
--- metadata record's times and principal copied as bytes, and few Lua allocations (each
+-- It is the write of almost every request, so it takes only layout.lua and forms.lua (no
+-- prelude: its closures would cost every call) and stays lean: no clock (Redis keeps the
+-- key's expiry at the session's expiry instant, and checks it on every access); one GET and
+-- one SET for a packed session (a hashed one answers the GET with WRONGTYPE, then one HMGET
+-- and one HSET); the metadata record's times and principal copied as bytes; few Lua
+-- allocations (each
 -- table or new string costs a script about 0.2 µs of Redis CPU, as much as a GET). Its
 -- counter and size rules repeat apply.lua's on purpose; keep the two in step: the testkit's
 -- model equivalence histories run both against the model.
@@ -17,46 +19,53 @@ local guards = ARGV[2] == '0' and 0 or tonumber(ARGV[2])
 local ops_at = 3 + 3 * guards
 local ops = ARGV[ops_at] == '1' and 1 or tonumber(ARGV[ops_at])
 
--- One HMGET: the metadata record, then one field per attribute guard, then one per operation
--- (the stored value of the attribute it writes), in argument order.
-local r, first_op
 local single_put = guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P'
--- A put needs only the old value's length. Fetching the value copies it into Lua; from about
--- 512 bytes on that costs Redis more than one more call, so for a large new value (the old
--- one is likely large too) HSTRLEN the old value below instead.
-local by_length = single_put and #ARGV[ops_at + 3] >= 512
-if by_length then
-  r = redis.pcall('HMGET', key, META)
-elseif guards == 0 and ops == 1 then
-  first_op = 2
-  r = redis.pcall('HMGET', key, META, ARGV[ops_at + 2])
-else
-  local fields = { META }
-  local n = 1
-  for g = 0, guards - 1 do
-    if ARGV[3 + 3 * g] ~= 'V' then
-      n = n + 1
-      fields[n] = ARGV[4 + 3 * g]
-    end
-  end
-  first_op = n + 1
-  for o = 0, ops - 1 do
-    n = n + 1
-    fields[n] = ARGV[ops_at + 2 + 3 * o]
-  end
-  r = redis.pcall('HMGET', key, unpack(fields, 1, n))
-end
-if r.err then
-  return { 'CORRUPT', 'the key holds another type' }
-end
 
-local raw = r[1]
-if not raw then
-  if redis.call('EXISTS', key) == 1 then
+-- Read: a packed session is one GET. A hashed one answers that with WRONGTYPE, then one
+-- HMGET: the metadata record, then one field per attribute guard, then one per operation
+-- (the stored value of the attribute it writes), in argument order.
+local raw = redis.pcall('GET', key)
+local packed = type(raw) ~= 'table'
+local r, first_op, by_length
+if packed then
+  if not raw then
+    return { 'NOTFOUND' }
+  end
+else
+  -- A put needs only the old value's length. Fetching the value copies it into Lua; from
+  -- about 512 bytes on that costs Redis more than one more call, so for a large new value
+  -- (the old one is likely large too) HSTRLEN the old value below instead.
+  by_length = single_put and #ARGV[ops_at + 3] >= 512
+  if by_length then
+    r = redis.pcall('HMGET', key, META)
+  elseif guards == 0 and ops == 1 then
+    first_op = 2
+    r = redis.pcall('HMGET', key, META, ARGV[ops_at + 2])
+  else
+    local fields = { META }
+    local n = 1
+    for g = 0, guards - 1 do
+      if ARGV[3 + 3 * g] ~= 'V' then
+        n = n + 1
+        fields[n] = ARGV[4 + 3 * g]
+      end
+    end
+    first_op = n + 1
+    for o = 0, ops - 1 do
+      n = n + 1
+      fields[n] = ARGV[ops_at + 2 + 3 * o]
+    end
+    r = redis.pcall('HMGET', key, unpack(fields, 1, n))
+  end
+  if r.err then
+    return { 'CORRUPT', 'the key holds another type' }
+  end
+  raw = r[1]
+  if not raw then
     return { 'CORRUPT', 'a hash without a metadata record' }
   end
-  return { 'NOTFOUND' }
 end
+
 local layout, state = string.byte(raw, 1, 2)
 if layout ~= LAYOUT then
   return { 'CORRUPT', 'unknown layout version' }
@@ -67,9 +76,30 @@ elseif state == MOVED and #raw == 34 then
 elseif state ~= LIVE or #raw < LIVE_FIXED then
   return { 'CORRUPT', 'garbled metadata' }
 end
--- Only the version and the size change; the rest of the record is copied as it is.
+-- Only the version and the size change; the rest of the record (times, principal) is
+-- copied as it is.
 local _, _, v, size = struct.unpack('<BBI8I8', raw)
-local rest = string.sub(raw, 19)
+local stop = LIVE_FIXED + struct.unpack('<I2', raw, LIVE_FIXED - 1)
+if #raw < stop or (not packed and #raw ~= stop) then
+  return { 'CORRUPT', 'garbled metadata' }
+end
+local rest = string.sub(raw, 19, stop)
+local entries
+if packed then
+  entries = unpack_entries(raw, stop + 1)
+  if not entries then
+    return { 'CORRUPT', 'garbled attributes' }
+  end
+end
+
+-- The stored value (version in front) of the attribute `field`, the `k`-th HMGET answer of
+-- a hashed session; false when absent.
+local function before(k, field)
+  if packed then
+    return entries[field] or false
+  end
+  return r[k]
+end
 
 -- The commonest write of all, one put with no guard, without the general path's tables and
 -- loops.
@@ -79,7 +109,8 @@ if single_put then
   if by_length then
     old_len = redis.call('HSTRLEN', key, field)
   else
-    old_len = r[2] and #r[2] or 0
+    local old = before(2, field)
+    old_len = old and #old or 0
   end
   if old_len > 0 then
     if old_len < VERSION_BYTES then
@@ -92,8 +123,15 @@ if single_put then
     return { 'LIMIT', size }
   end
   v = v + 1
-  redis.call('HSET', key, META, struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest,
-    field, struct.pack('<I8', v) .. value)
+  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+  local stored = struct.pack('<I8', v) .. value
+  if packed then
+    entries[field] = stored
+    write_packed(record, entries, nil)
+  else
+    redis.call('HSET', key, META, record, field, stored)
+    maybe_repack(record, size, nil)
+  end
   return v
 end
 
@@ -105,10 +143,11 @@ for _ = 1, guards do
     holds = v == tonumber(version)
   else
     k = k + 1
+    local old = before(k, ARGV[at + 1])
     if kind == 'A' then
-      holds = r[k] and string.sub(r[k], 1, VERSION_BYTES) == version
+      holds = old and string.sub(old, 1, VERSION_BYTES) == version
     else
-      holds = r[k] == false
+      holds = old == false
     end
   end
   if not holds then
@@ -130,7 +169,7 @@ for o = 1, ops do
   at = at + 3
   local old = cur[field]
   if old == nil then
-    old = r[first_op + o - 1]
+    old = before(first_op and first_op + o - 1, field)
     if old then
       if #old < VERSION_BYTES then
         return { 'CORRUPT', 'an attribute field without a version' }
@@ -173,14 +212,21 @@ end
 -- Write each attribute's final value once (a delta may touch one several times).
 v = v + 1
 local prefix = struct.pack('<I8', v)
-local sets = { META, struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest }
+local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+local sets = { META, record }
 local dels
 at = ops_at + 1
 for _ = 1, ops do
   local field = ARGV[at + 1]
   at = at + 3
   local value = cur[field]
-  if value then
+  if packed then
+    if value then
+      entries[field] = prefix .. value
+    elseif value == false then
+      entries[field] = nil
+    end
+  elseif value then
     sets[#sets + 1] = field
     sets[#sets + 1] = prefix .. value
   elseif value == false then
@@ -189,9 +235,14 @@ for _ = 1, ops do
   end
   cur[field] = nil
 end
-redis.call('HSET', key, unpack(sets))
-if dels then
-  redis.call('HDEL', key, unpack(dels))
+if packed then
+  write_packed(record, entries, nil)
+else
+  redis.call('HSET', key, unpack(sets))
+  if dels then
+    redis.call('HDEL', key, unpack(dels))
+  end
+  maybe_repack(record, size, nil)
 end
 if #results == 2 then
   return results[2]

@@ -9,8 +9,9 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Reads a metadata record: 'GONE' (a tombstone), 'MOVED' + the successor's raw handle,
--- 'CORRUPT' + reason, or 'LIVE' + the metadata.
+-- Reads the metadata record at the start of `raw`: 'GONE' (a tombstone), 'MOVED' + the
+-- successor's raw handle, 'CORRUPT' + reason, or 'LIVE' + the metadata + where the record
+-- ends (a packed session's entries start there).
 local function parse_meta(raw)
   local layout, state = string.byte(raw, 1, 2)
   if layout ~= LAYOUT then
@@ -22,55 +23,101 @@ local function parse_meta(raw)
   elseif state ~= LIVE or #raw < LIVE_FIXED then
     return 'CORRUPT', 'garbled metadata'
   end
-  local _, _, v, z, c, a, i, d = struct.unpack(META_FORMAT, raw)
-  local p = nil
-  if #raw > LIVE_FIXED then
-    p = string.sub(raw, LIVE_FIXED + 1)
+  local _, _, v, z, c, a, i, d, plen = struct.unpack(META_FORMAT, raw)
+  if #raw < LIVE_FIXED + plen then
+    return 'CORRUPT', 'garbled metadata'
   end
-  return 'LIVE', { v = v, z = z, c = c, a = a, i = i, d = (d > 0) and d or nil, p = p }
+  local p = nil
+  if plen > 0 then
+    p = string.sub(raw, LIVE_FIXED + 1, LIVE_FIXED + plen)
+  end
+  local m = { v = v, z = z, c = c, a = a, i = i, d = (d > 0) and d or nil, p = p }
+  return 'LIVE', m, LIVE_FIXED + plen + 1
 end
 
 local function pack_meta(m)
-  return struct.pack(META_FORMAT, LAYOUT, LIVE, m.v, m.z, m.c, m.a, m.i, m.d or 0) .. (m.p or '')
+  local p = m.p or ''
+  return struct.pack(META_FORMAT, LAYOUT, LIVE, m.v, m.z, m.c, m.a, m.i, m.d or 0, #p) .. p
 end
 
--- The session's state, as parse_meta says. Redis never shows a key past its expiry (kept at
--- the session's expiry instant), so no clock is needed to tell whether it is live.
-local function meta()
-  local raw = redis.pcall('HGET', key, META)
-  if type(raw) == 'table' and raw.err then
-    return 'CORRUPT', 'the key holds another type'
-  end
-  if not raw then
-    if redis.call('EXISTS', key) == 1 then
+-- The form the session was read in: 'S' packed or 'H' hashed; for a packed session also
+-- its entries (name -> stored value).
+local form, entries
+
+-- The session's state, as parse_meta says, read in either form (a packed session's entries
+-- only `with_entries`). Redis never shows a key past its expiry (kept at the session's
+-- expiry instant), so no clock is needed to tell whether it is live.
+local function meta(with_entries)
+  local raw = redis.pcall('GET', key)
+  if type(raw) == 'table' then
+    raw = redis.pcall('HGET', key, META)
+    if type(raw) == 'table' then
+      return 'CORRUPT', 'the key holds another type'
+    elseif not raw then
       return 'CORRUPT', 'a hash without a metadata record'
     end
+    form = 'H'
+    local state, m, stop = parse_meta(raw)
+    if state == 'LIVE' and stop <= #raw then
+      return 'CORRUPT', 'garbled metadata'
+    end
+    return state, m
+  elseif not raw then
     return 'GONE'
   end
-  return parse_meta(raw)
+  form = 'S'
+  local state, m, stop = parse_meta(raw)
+  if state == 'LIVE' and with_entries then
+    entries = unpack_entries(raw, stop)
+    if not entries then
+      return 'CORRUPT', 'garbled attributes'
+    end
+  end
+  return state, m
+end
+
+-- A stored attribute value (version in front) as read, false when absent.
+local function stored_of(name)
+  if form == 'S' then
+    return entries[name] or false
+  end
+  return redis.call('HGET', key, name) or false
+end
+
+-- Writes the session back in its form (changing it when its size says so): the record of
+-- `m`, and the attributes in `cur` (name -> new value, false once removed), each value
+-- written at version m.v. The key keeps its expiry.
+local function save(m, cur)
+  local record = pack_meta(m)
+  local prefix = struct.pack('<I8', m.v)
+  if form == 'S' then
+    for name, value in pairs(cur) do
+      entries[name] = value and (prefix .. value) or nil
+    end
+    write_packed(record, entries, nil)
+    return
+  end
+  local sets, dels = { META, record }, {}
+  for name, value in pairs(cur) do
+    if value then
+      sets[#sets + 1] = name
+      sets[#sets + 1] = prefix .. value
+    else
+      dels[#dels + 1] = name
+    end
+  end
+  chunked('HSET', sets, 1)
+  chunked('HDEL', dels, 1)
+  maybe_repack(record, m.z, nil)
 end
 
 -- Moves the key's expiry to the session's expiry instant (or ends it now).
 local function expire_at(a, i, d, now)
-  local exp = a + i
-  if d and d < exp then
-    exp = d
-  end
+  local exp = expiry(a, i, d)
   if exp <= now then
     redis.call('DEL', key)
   else
     redis.call('PEXPIREAT', key, int(exp))
-  end
-end
-
--- HSET / HDEL of a flat list from index `from` on, in chunks: Lua's unpack has a stack limit
--- (about 8000 values), and a delta may be as large as the limits allow.
-local function chunked(command, list, from)
-  local j = from
-  while j <= #list do
-    local last = math.min(j + 999, #list)
-    redis.call(command, key, unpack(list, j, last))
-    j = last + 1
   end
 end
 

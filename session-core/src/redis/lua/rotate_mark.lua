@@ -2,14 +2,12 @@
 -- ms. Turns the session into a forward only if no delta was applied since the copy (else the
 -- caller removes the copy and starts again; touches do not matter, the copy counts as one).
 -- Replies {'OK'} | {'CHANGED'} | {'NOTFOUND'} | {'MOVED', handle} | {'CORRUPT', reason}.
-local state, m = meta()
+local state, m = meta(false)
 if state ~= 'LIVE' then
   return not_live(state, m)
 end
 if m.v ~= tonumber(ARGV[1]) then
   return { 'CHANGED' }
 end
-redis.call('DEL', key)
-redis.call('HSET', key, META, string.char(LAYOUT, MOVED) .. ARGV[2])
-redis.call('PEXPIRE', key, ARGV[3])
+redis.call('SET', key, string.char(LAYOUT, MOVED) .. ARGV[2], 'PX', ARGV[3])
 return { 'OK' }

@@ -1,14 +1,19 @@
 -- touch: ARGV = threshold ms. Moves the last access to now if it is at least that old
 -- (Policy::load_touch chooses the threshold; an explicit touch sends 0).
 -- Replies {'OK', last access} | {'NOTFOUND'} | {'MOVED', handle} | {'CORRUPT', reason}.
-local state, m = meta()
+local state, m = meta(false)
 if state ~= 'LIVE' then
   return not_live(state, m)
 end
 local now = now_ms()
 if now > m.a and now - m.a >= tonumber(ARGV[1]) then
   m.a = now
-  redis.call('HSET', key, META, pack_meta(m))
+  if form == 'S' then
+    -- Only the last access changes: rewrite its 8 bytes, not the session.
+    redis.call('SETRANGE', key, LAST_ACCESS_AT, struct.pack('<I8', now))
+  else
+    redis.call('HSET', key, META, pack_meta(m))
+  end
   expire_at(m.a, m.i, m.d, now)
 end
 return { 'OK', m.a }
