@@ -16,11 +16,13 @@ pub enum SubjectKind {
     OursRedis,
     /// Our store over fred (`session_fred::FredStore`).
     OursFred,
-    /// The raw redis-rs client doing the minimal commands on the same hash layout.
+    /// The raw redis-rs client doing the minimal commands on the same layout (a small session
+    /// packed in one string, a large one a hash).
     RawRedis,
-    /// The raw fred client doing the minimal commands on the same hash layout.
+    /// The raw fred client doing the minimal commands on the same layout.
     RawFred,
-    /// raw-redis whose save is a one-line script (an unconditional `HSET` under `EVALSHA`):
+    /// raw-redis whose save is a one-line script (an unconditional `SET` or `HSET` under
+    /// `EVALSHA`):
     /// the floor of any store whose writes check a condition atomically in one round trip.
     ScriptFloor,
     /// `tower-sessions-redis-store` 0.16 (fred), at its store level.

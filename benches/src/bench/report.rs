@@ -55,16 +55,22 @@ fn describe(kind: SubjectKind) -> &'static str {
             "our `FredStore` (session-fred, fred 10, one client), otherwise as ours-redis"
         }
         SubjectKind::RawRedis => {
-            "redis-rs alone on our hash layout, minimal commands: create `HSET`+`PEXPIRE` \
-             (pipelined), load `HGETALL`, load-some `HMGET`, apply `HSET`, cycle `HGETALL` then \
-             `HSET`, narrow `HMGET` then `HSET`, rotate `HGETALL` then `HSET`+`PEXPIRE` of the \
-             new key and `DEL` of the old (concurrently). No versions, guards, expiry checks \
-             or tombstones: the floor of any store over redis-rs"
+            "redis-rs alone on our layout, each session in the form our store gives it, minimal \
+             commands. Packed (small sessions: 1 x 32 B, 10 x 100 B; one string): create `SET \
+             PX`, load and load-some `GET`, apply `SET KEEPTTL` of the whole string rebuilt on \
+             the client, cycle and narrow `GET` then `SET KEEPTTL`, rotate `GET` then `SET PX` \
+             of the new key and `DEL` of the old (concurrently). Hashed (large sessions: 100 x \
+             1 KiB): create `HSET`+`PEXPIRE` (pipelined), load `HGETALL`, load-some `HMGET`, \
+             apply `HSET`, cycle `HGETALL` then `HSET`, narrow `HMGET` then `HSET`, rotate \
+             `HGETALL` then `HSET`+`PEXPIRE` of the new key and `DEL` of the old \
+             (concurrently). No versions, guards, expiry checks or tombstones: the floor of any \
+             store over redis-rs"
         }
         SubjectKind::RawFred => "fred alone, the same commands as raw-redis: the floor over fred",
         SubjectKind::ScriptFloor => {
-            "raw-redis whose save is `EVALSHA` of a one-line script that runs the same `HSET` \
-             (no check, constant reply); measured for apply, cycle and narrow only. Over a \
+            "raw-redis whose save is `EVALSHA` of a one-line script that runs the same command \
+             (`SET KEEPTTL` of a packed session, `HSET` of a hashed one; no check, constant \
+             reply); measured for apply, cycle and narrow only. Over a \
              multiplexed connection, a save that checks a condition atomically (live session, \
              guards, size limit) in one round trip must be a script on Redis 7, and none does \
              less: the floor of any such store over redis-rs"
@@ -532,7 +538,8 @@ fn lost(w: &mut String, r: &Results) {
         "### Lost updates\n\nOne session (1 attribute); N tasks start together (a barrier) and \
          each runs ONE full cycle setting its own attribute `task-<i>`; an acknowledged update \
          is lost when the session read afterwards lacks it. Ours save the change as a delta; \
-         raw clients `HSET` one field; peers save the whole record they loaded.\n\n| subject | \
+         raw clients save the whole string they loaded (`SET`: a 1-attribute session is \
+         packed) with no check, as peers save the whole record they loaded.\n\n| subject | \
          tasks | rounds | acknowledged | lost | share lost | failed cycles |\n\
          |---|---:|---:|---:|---:|---:|---|"
     );

@@ -3,7 +3,7 @@
 //! cell by cell, so slow drift of the machine hits every subject alike.
 //!
 //! A subject maps each workload to what an application would do with that store: ours send
-//! deltas, the raw clients send the fewest commands on our hash layout (the floor), the peers
+//! deltas, the raw clients send the fewest commands on our layout (the floor), the peers
 //! load and save whole records. Where a subject has no such operation it says so
 //! ([`Support`]) and the report shows why.
 

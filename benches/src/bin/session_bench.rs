@@ -32,7 +32,7 @@ const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
     about = "Benchmarks our session stores against the raw redis-rs/fred clients and \
              tower-sessions / actix-session on the same Redis, and writes a Markdown report.",
     long_about = "Benchmarks our session stores (ours-redis, ours-fred) against the raw redis-rs \
-                  and fred clients doing the minimal commands on the same hash layout (the \
+                  and fred clients doing the minimal commands on the same layout (the \
                   floor), the script floor (raw redis-rs saving through a one-line script, the \
                   floor of any store whose saves check a condition atomically) and the Redis \
                   session stores in use today (tower-sessions-redis-store 0.16, actix-session \
