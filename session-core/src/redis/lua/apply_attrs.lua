@@ -19,6 +19,8 @@ local guards = ARGV[2] == '0' and 0 or tonumber(ARGV[2])
 local ops_at = 3 + 3 * guards
 local ops = ARGV[ops_at] == '1' and 1 or tonumber(ARGV[ops_at])
 
+-- Sessions from this many bytes on take a one-put delta in place (see below).
+local IN_PLACE_FROM = 512
 local single_put = guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P'
 
 -- Read: a packed session is one GET. A hashed one answers that with WRONGTYPE, then one
@@ -84,13 +86,9 @@ if #raw < stop or (not packed and #raw ~= stop) then
   return { 'CORRUPT', 'garbled metadata' }
 end
 local rest = string.sub(raw, 19, stop)
+
+-- A packed session's entries (name -> stored value), unpacked for the general path only.
 local entries
-if packed then
-  entries = unpack_entries(raw, stop + 1)
-  if not entries then
-    return { 'CORRUPT', 'garbled attributes' }
-  end
-end
 
 -- The stored value (version in front) of the attribute `field`, the `k`-th HMGET answer of
 -- a hashed session; false when absent.
@@ -102,15 +100,77 @@ local function before(k, field)
 end
 
 -- The commonest write of all, one put with no guard, without the general path's tables and
--- loops.
+-- loops. In a packed session it finds the one entry by its header alone and splices the new
+-- one in: no other entry becomes a Lua string (measured on 10 x 100 B: 18 µs of Redis CPU
+-- per call when every entry was unpacked and packed again).
+if single_put and packed then
+  local field, value = ARGV[ops_at + 2], ARGV[ops_at + 3]
+  local n, pos, flen = #raw, stop + 1, #field
+  local from, to, old_len = n + 1, n, 0
+  while pos <= n do
+    if pos + 5 > n then
+      return { 'CORRUPT', 'garbled attributes' }
+    end
+    local nlen = struct.unpack('<I2', raw, pos)
+    local at_len = pos + 2 + nlen
+    if at_len + 3 > n then
+      return { 'CORRUPT', 'garbled attributes' }
+    end
+    local slen = struct.unpack('<I4', raw, at_len)
+    local last = at_len + 3 + slen
+    if last > n or slen < VERSION_BYTES then
+      return { 'CORRUPT', 'garbled attributes' }
+    end
+    if nlen == flen and string.sub(raw, pos + 2, at_len - 1) == field then
+      from, to, old_len = pos, last, slen
+      break
+    end
+    pos = last + 1
+  end
+  if old_len > 0 then
+    size = size - flen - (old_len - VERSION_BYTES)
+  end
+  size = size + flen + #value
+  if size > tonumber(ARGV[1]) then
+    return { 'LIMIT', size }
+  end
+  v = v + 1
+  local entry = struct.pack('<I2c0I4I8', flen, field, VERSION_BYTES + #value, v) .. value
+  if n >= IN_PLACE_FROM and (#entry == to - from + 1 or from > n)
+      and n + #entry - (to - from + 1) - stop <= PACKED_MAX then
+    -- A value of the same length (a counter, a token, a flag), or a new attribute, in a
+    -- session of some size: edit the string in place, as building a new one in Lua (and
+    -- replicating it) costs more than the second call from about 512 bytes on.
+    if from > n then
+      redis.call('APPEND', key, entry)
+    else
+      redis.call('SETRANGE', key, from - 1, entry)
+    end
+    redis.call('SETRANGE', key, 2, struct.pack('<I8I8', v, size))
+    return v
+  end
+  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+  if n - stop - (to - from + 1) + #entry > PACKED_MAX then
+    local all = unpack_entries(raw, stop + 1)
+    if not all then
+      return { 'CORRUPT', 'garbled attributes' }
+    end
+    all[field] = string.sub(entry, 7 + flen)
+    write_packed(record, all, nil)
+  else
+    redis.call('SET', key, record .. string.sub(raw, stop + 1, from - 1) .. entry
+      .. string.sub(raw, to + 1), 'KEEPTTL')
+  end
+  return v
+end
+
 if single_put then
   local field, value = ARGV[ops_at + 2], ARGV[ops_at + 3]
   local old_len
   if by_length then
     old_len = redis.call('HSTRLEN', key, field)
   else
-    local old = before(2, field)
-    old_len = old and #old or 0
+    old_len = r[2] and #r[2] or 0
   end
   if old_len > 0 then
     if old_len < VERSION_BYTES then
@@ -124,15 +184,16 @@ if single_put then
   end
   v = v + 1
   local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
-  local stored = struct.pack('<I8', v) .. value
-  if packed then
-    entries[field] = stored
-    write_packed(record, entries, nil)
-  else
-    redis.call('HSET', key, META, record, field, stored)
-    maybe_repack(record, size, nil)
-  end
+  redis.call('HSET', key, META, record, field, struct.pack('<I8', v) .. value)
+  maybe_repack(record, size, nil)
   return v
+end
+
+if packed then
+  entries = unpack_entries(raw, stop + 1)
+  if not entries then
+    return { 'CORRUPT', 'garbled attributes' }
+  end
 end
 
 local k, at = 1, 3
