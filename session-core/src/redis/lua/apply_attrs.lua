@@ -85,19 +85,6 @@ local stop = LIVE_FIXED + struct.unpack('<I2', raw, LIVE_FIXED - 1)
 if #raw < stop or (not packed and #raw ~= stop) then
   return { 'CORRUPT', 'garbled metadata' }
 end
-local rest = string.sub(raw, 19, stop)
-
--- A packed session's entries (name -> stored value), unpacked for the general path only.
-local entries
-
--- The stored value (version in front) of the attribute `field`, the `k`-th HMGET answer of
--- a hashed session; false when absent.
-local function before(k, field)
-  if packed then
-    return entries[field] or false
-  end
-  return r[k]
-end
 
 -- The commonest write of all, one put with no guard, without the general path's tables and
 -- loops. In a packed session it finds the one entry by its header alone and splices the new
@@ -149,7 +136,7 @@ if single_put and packed then
     redis.call('SETRANGE', key, 2, struct.pack('<I8I8', v, size))
     return v
   end
-  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. string.sub(raw, 19, stop)
   if n - stop - (to - from + 1) + #entry > PACKED_MAX then
     local all = unpack_entries(raw, stop + 1)
     if not all then
@@ -183,17 +170,28 @@ if single_put then
     return { 'LIMIT', size }
   end
   v = v + 1
-  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+  local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. string.sub(raw, 19, stop)
   redis.call('HSET', key, META, record, field, struct.pack('<I8', v) .. value)
   maybe_repack(record, size, nil)
   return v
 end
 
+-- A packed session's entries (name -> stored value), unpacked for the general path only.
+local entries
 if packed then
   entries = unpack_entries(raw, stop + 1)
   if not entries then
     return { 'CORRUPT', 'garbled attributes' }
   end
+end
+
+-- The stored value (version in front) of the attribute `field`, the `k`-th HMGET answer of
+-- a hashed session; false when absent.
+local function before(k, field)
+  if packed then
+    return entries[field] or false
+  end
+  return r[k]
 end
 
 local k, at = 1, 3
@@ -273,7 +271,7 @@ end
 -- Write each attribute's final value once (a delta may touch one several times).
 v = v + 1
 local prefix = struct.pack('<I8', v)
-local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. rest
+local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. string.sub(raw, 19, stop)
 local sets = { META, record }
 local dels
 at = ops_at + 1
