@@ -18,9 +18,10 @@
 //! more than a command: measured on Redis 7.0 with `INFO cpu`, an `EVALSHA` of `return 0`
 //! takes 2.3 µs against 1.0 µs for a plain `HSET`, and each `redis.call` inside adds about
 //! 0.5–1 µs. So:
-//! - Loads run no script and ask for no clock. A load is one `GET` (a large session answers
-//!   it with WRONGTYPE, then `HGETALL`; `load_some` sends `HMGET` of the metadata and the
-//!   named attributes beside the `GET`): Redis never returns a key past its
+//! - Loads run no script and ask for no clock. A load is one `GET`; of a large (hashed)
+//!   session one `HGETALL`, and `load_some` one `HMGET` of the metadata and the named
+//!   attributes (the store remembers which sessions it found hashed; a wrong guess costs a
+//!   WRONGTYPE answer and a second round trip). Redis never returns a key past its
 //!   expiry, and whether a touch is due is judged on the application server's clock with a
 //!   margin for skew ([`Policy::load_touch`](crate::Policy::load_touch)). The small `touch`
 //!   script is sent only then, about once per [`Policy::touch_interval`](crate::Policy) per
@@ -35,6 +36,7 @@
 //!   use `apply`.
 
 mod codec;
+mod hint;
 pub mod layout;
 mod settings;
 mod store;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::codec::{self, Answer, Lookup};
+use super::hint::Forms;
 use super::layout::KeyLayout;
 use super::layout::META_FIELD;
 use super::{
@@ -83,6 +84,21 @@ fn touch_answer(mut a: Answer) -> Result<Touched> {
     }
 }
 
+/// The read of a session key in one form: `GET` of a packed session; `HGETALL` of a hashed
+/// one, or `HMGET` of its metadata and the attributes `names`.
+fn read_command<'a>(key: &'a str, names: Option<&[&'a str]>, hashed: bool) -> Command<'a> {
+    let key_arg = Cow::Borrowed(key.as_bytes());
+    match (hashed, names) {
+        (false, _) => Command::Plain("GET", vec![key_arg]),
+        (true, Some(names)) => hmget(key, names),
+        (true, None) => Command::Plain("HGETALL", vec![key_arg]),
+    }
+}
+
+fn is_wrongtype(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(e) if e.starts_with("WRONGTYPE"))
+}
+
 /// `HMGET` of a session's metadata record and the attributes `names`.
 fn hmget<'a>(key: &'a str, names: &[&'a str]) -> Command<'a> {
     let mut args = Vec::with_capacity(2 + names.len());
@@ -141,6 +157,7 @@ pub struct Store<T> {
     policy: Policy,
     durability: Option<Durability>,
     clock: Arc<dyn Clock>,
+    forms: Forms,
 }
 
 impl<T: fmt::Debug> fmt::Debug for Store<T> {
@@ -165,6 +182,7 @@ impl<T: Transport> Store<T> {
             policy,
             durability: None,
             clock: Arc::new(SystemClock),
+            forms: Forms::default(),
         })
     }
 
@@ -311,59 +329,59 @@ impl<T: Transport> Store<T> {
         touch: bool,
     ) -> Result<Lookup> {
         let key = self.key(&handle);
-        // A packed session (the common, small one) is one `GET`. A hashed one answers that
-        // with WRONGTYPE: a load then sends `HGETALL`, a second round trip that only large
-        // sessions pay. `load_some` exists for large sessions, so its `HMGET` rides along in
-        // the first round trip, and one of the two answers WRONGTYPE.
-        let mut commands = vec![Command::Plain("GET", vec![Cow::Borrowed(key.as_bytes())])];
-        if let Some(names) = names {
-            commands.push(hmget(&key, names));
-        }
+        // A read goes to the form the session was last seen in ([`Forms`]): a packed one
+        // (the common, small session) is one `GET`; a hashed one `HGETALL`, or for
+        // `load_some` an `HMGET` of the metadata and the named attributes. A WRONGTYPE
+        // answer means the other form: the read is sent again in that form, and remembered.
+        //
         // With a zero touch interval every load writes, so the touch script rides in the
-        // read's round trip. Otherwise a load is the one read: Redis hides expired keys, and
-        // the script is sent (a second round trip) only when `Policy::load_touch` says so,
-        // about once per interval.
+        // first read's round trip. Otherwise a load is the one read: Redis hides expired
+        // keys, and the script is sent (a second round trip) only when `Policy::load_touch`
+        // says so, about once per interval.
         let pipelined_touch = touch && self.policy.touch_interval.is_zero();
-        if pipelined_touch {
-            commands.push(Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")]));
-        }
-        let mut replies = self
-            .transport
-            .batch(&key, &commands, false)
-            .await?
-            .into_iter();
-        let mut next = || {
-            replies
-                .next()
-                .ok_or_else(|| Error::backend("short batch reply"))
-        };
-        let packed = next()?;
-        let fields = names.map(|_| next()).transpose()?;
-        let touched_at = match pipelined_touch.then(next).transpose()? {
-            Some(reply) => match touch_answer(Answer::of(reply, TOUCH.name)?)? {
-                Touched::At { last_access } => Some(last_access),
-                Touched::Gone => None,
-                Touched::Moved(next) => return Ok(Lookup::Moved(next)),
-            },
-            None => None,
-        };
-        let mut lookup = match (codec::decode_get(handle, packed, names)?, fields) {
-            (Some(lookup), _) => lookup,
-            // An `HMGET` answers its own arguments after the key, in order: decode against
-            // those (borrowed) field names rather than a second copy of the list.
-            (None, Some(fields)) => match &commands[1] {
-                Command::Plain(_, args) => {
-                    codec::decode_session(handle, codec::present(&args[1..], fields)?)?
-                }
-                Command::Script(..) => return Err(Error::backend("load_some: no HMGET")),
-            },
-            (None, None) => {
-                let all = self
-                    .one(&key, "HGETALL", vec![Cow::Borrowed(key.as_bytes())])
-                    .await?;
-                codec::decode_session(handle, codec::pairs(all)?)?
+        let mut hashed = self.forms.hashed(&handle);
+        let mut touched_at = None;
+        let mut lookup = None;
+        for attempt in 0..2 {
+            let mut commands = vec![read_command(&key, names, hashed)];
+            if pipelined_touch && attempt == 0 {
+                commands.push(Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")]));
             }
-        };
+            let mut replies = self
+                .transport
+                .batch(&key, &commands, false)
+                .await?
+                .into_iter();
+            let data = replies
+                .next()
+                .ok_or_else(|| Error::backend("short batch reply"))?;
+            if let Some(reply) = replies.next() {
+                match touch_answer(Answer::of(reply, TOUCH.name)?)? {
+                    Touched::At { last_access } => touched_at = Some(last_access),
+                    Touched::Gone => {}
+                    Touched::Moved(next) => return Ok(Lookup::Moved(next)),
+                }
+            }
+            lookup = match (&commands[0], hashed) {
+                (_, false) => codec::decode_get(handle, data, names)?,
+                (_, true) if is_wrongtype(&data) => None,
+                // An `HMGET` answers its own arguments after the key, in order: decode
+                // against those (borrowed) field names rather than a second copy.
+                (Command::Plain("HMGET", args), true) => Some(codec::decode_session(
+                    handle,
+                    codec::present(&args[1..], data)?,
+                )?),
+                (_, true) => Some(codec::decode_session(handle, codec::pairs(data)?)?),
+            };
+            if lookup.is_some() {
+                break;
+            }
+            hashed = !hashed;
+            self.forms.found(handle, hashed);
+        }
+        // Neither a string nor a hash: some other program's key.
+        let mut lookup =
+            lookup.ok_or_else(|| Error::Corrupt("the key holds another type".into()))?;
         if let Lookup::Live(session) = &mut lookup {
             if let Some(at) = touched_at {
                 session.last_access = session.last_access.max(at);
