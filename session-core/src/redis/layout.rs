@@ -433,6 +433,21 @@ mod tests {
         assert_eq!(pkey.matches('{').count(), 1);
     }
 
+    /// A namespace ending in `:principal` cannot make a session key that is another
+    /// namespace's principal index: 22 characters in a session key's braces, 64 in an
+    /// index's.
+    #[test]
+    fn no_session_key_is_a_principal_index() {
+        let sessions = KeyLayout::new(Namespace::new("x:principal").unwrap());
+        let indexes = KeyLayout::new(Namespace::new("x").unwrap());
+        let index = indexes.principal_key("alice");
+        for _ in 0..100 {
+            let key = sessions.session_key(&SessionToken::generate().handle());
+            assert!(key.starts_with("x:principal:{"));
+            assert_ne!(key.len(), index.len());
+        }
+    }
+
     /// The scripts' copy of the constants (`lua/layout.lua`) says what this module says.
     #[test]
     fn the_lua_layout_matches() {

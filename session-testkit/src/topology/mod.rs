@@ -50,6 +50,7 @@ pub use faults::{
     FailoverConfig, FailoverReport, FailoverWorkload, FaultKind, IncrWorkload, OpOutcome,
     WaitConfig, WorkloadCheck, run_failover_workload, run_raw_incr_failover,
 };
+pub use processes::SERVER_VARIABLE;
 pub use provider::{Provider, ProviderChoice, ProviderRequest};
 
 // Crate-internal items the providers (`containers`, `processes`) use through `super::`.

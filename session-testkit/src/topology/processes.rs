@@ -41,9 +41,13 @@ fn runs(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The programs on `PATH`: `redis-server`, else `valkey-server` (a drop-in fork some
-/// distributions ship instead), each with the client of its family when present. Looked up
-/// once per process.
+/// The variable naming the server program to run instead of the one found on `PATH` (CI
+/// runs the suites on a `valkey-server` unpacked next to Debian's `redis-server`).
+pub const SERVER_VARIABLE: &str = "SESSION_TESTKIT_SERVER";
+
+/// The programs: the server [`SERVER_VARIABLE`] names, else on `PATH` `redis-server`, else
+/// `valkey-server` (a drop-in fork some distributions ship instead), each with the client of
+/// its family when present. Looked up once per process.
 pub(crate) fn binaries() -> Option<Binaries> {
     static FOUND: OnceLock<Option<Binaries>> = OnceLock::new();
     *FOUND.get_or_init(|| {
@@ -51,13 +55,32 @@ pub(crate) fn binaries() -> Option<Binaries> {
             ("redis-server", "redis-cli"),
             ("valkey-server", "valkey-cli"),
         ];
-        let (server, own_cli) = families.into_iter().find(|(server, _)| runs(server))?;
+        let named = std::env::var(SERVER_VARIABLE)
+            .ok()
+            .filter(|s| !s.is_empty())
+            // Read once and kept for the process, as the programs found on `PATH` are.
+            .map(|s| &*Box::leak(s.into_boxed_str()));
+        let (server, own_cli) = match named {
+            Some(server) if runs(server) => (server, families[0].1),
+            Some(_) => return None,
+            None => families.into_iter().find(|(server, _)| runs(server))?,
+        };
         let cli = std::iter::once(own_cli)
             .chain(families.iter().map(|(_, cli)| *cli))
             .find(|cli| runs(cli))
             .unwrap_or(own_cli);
         Some(Binaries { server, cli })
     })
+}
+
+/// Why [`binaries`] found no server, in one line.
+pub(crate) fn no_server() -> String {
+    match std::env::var(SERVER_VARIABLE) {
+        Ok(named) if !named.is_empty() => {
+            format!("{SERVER_VARIABLE} names `{named}`, which does not run `--version`")
+        }
+        _ => "neither `redis-server` nor `valkey-server` is on PATH".to_string(),
+    }
 }
 
 /// The one command that would add Redis on this machine, for messages that say what is
@@ -297,7 +320,7 @@ pub(crate) async fn start(
     if binaries().is_none() {
         return Err(TopologyError::ProviderUnavailable {
             provider: super::Provider::Processes,
-            reason: "neither `redis-server` nor `valkey-server` is on PATH".into(),
+            reason: no_server(),
         });
     }
     cleanup::reap_stale_processes();

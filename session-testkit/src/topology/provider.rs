@@ -55,9 +55,7 @@ impl Provider {
     fn unusable(self, image: &str) -> Option<String> {
         match self {
             Provider::Containers => containers::usable(image).err(),
-            Provider::Processes => processes::binaries()
-                .is_none()
-                .then(|| "neither `redis-server` nor `valkey-server` is on PATH".to_string()),
+            Provider::Processes => processes::binaries().is_none().then(processes::no_server),
             Provider::Url => std::env::var("SESSION_TESTKIT_REDIS_URL")
                 .is_err()
                 .then(|| "SESSION_TESTKIT_REDIS_URL is not set".to_string()),
