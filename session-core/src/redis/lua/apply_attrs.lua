@@ -143,7 +143,7 @@ if single_put and packed then
       return { 'CORRUPT', 'garbled attributes' }
     end
     all[field] = string.sub(entry, 7 + flen)
-    write_packed(record, all, nil)
+    write_packed(record, all)
   else
     redis.call('SET', key, record .. string.sub(raw, stop + 1, from - 1) .. entry
       .. string.sub(raw, to + 1), 'KEEPTTL')
@@ -172,7 +172,7 @@ if single_put then
   v = v + 1
   local record = struct.pack('<BBI8I8', LAYOUT, LIVE, v, size) .. string.sub(raw, 19, stop)
   redis.call('HSET', key, META, record, field, struct.pack('<I8', v) .. value)
-  maybe_repack(record, size, nil)
+  maybe_repack(record, size)
   return v
 end
 
@@ -295,13 +295,13 @@ for _ = 1, ops do
   cur[field] = nil
 end
 if packed then
-  write_packed(record, entries, nil)
+  write_packed(record, entries)
 else
   redis.call('HSET', key, unpack(sets))
   if dels then
     redis.call('HDEL', key, unpack(dels))
   end
-  maybe_repack(record, size, nil)
+  maybe_repack(record, size)
 end
 if #results == 2 then
   return results[2]

@@ -48,18 +48,14 @@ local function chunked(command, list, from)
 end
 
 -- Writes a packed session: `record` and `entries`, packed while they fit in PACKED_MAX, else
--- hashed. `exp`: the expiry instant, or nil to keep the key's.
-local function write_packed(record, entries, exp)
+-- hashed. The key keeps its expiry (SET's KEEPTTL keeps it across a change of type too).
+local function write_packed(record, entries)
   local body = pack_entries(entries)
   if #body <= PACKED_MAX then
-    if exp then
-      redis.call('SET', key, record .. body, 'PXAT', string.format('%d', exp))
-    else
-      redis.call('SET', key, record .. body, 'KEEPTTL')
-    end
+    redis.call('SET', key, record .. body, 'KEEPTTL')
     return
   end
-  exp = exp or redis.call('PEXPIRETIME', key)
+  local exp = redis.call('PEXPIRETIME', key)
   local sets, n = { META, record }, 2
   for name, stored in pairs(entries) do
     sets[n + 1], sets[n + 2] = name, stored
@@ -71,8 +67,8 @@ local function write_packed(record, entries, exp)
 end
 
 -- After a write that left a hashed session at `size` bytes with `record`: packs it again
--- once its entries fit in REPACK_MAX. `exp` as in write_packed.
-local function maybe_repack(record, size, exp)
+-- once its entries fit in REPACK_MAX.
+local function maybe_repack(record, size)
   if size > REPACK_MAX then
     return
   end
@@ -88,5 +84,5 @@ local function maybe_repack(record, size, exp)
       end
     end
   end
-  write_packed(record, entries, exp or redis.call('PEXPIRETIME', key))
+  write_packed(record, entries)
 end

@@ -94,7 +94,7 @@ local function save(m, cur)
     for name, value in pairs(cur) do
       entries[name] = value and (prefix .. value) or nil
     end
-    write_packed(record, entries, nil)
+    write_packed(record, entries)
     return
   end
   local sets, dels = { META, record }, {}
@@ -108,7 +108,7 @@ local function save(m, cur)
   end
   chunked('HSET', sets, 1)
   chunked('HDEL', dels, 1)
-  maybe_repack(record, m.z, nil)
+  maybe_repack(record, m.z)
 end
 
 -- Moves the key's expiry to the session's expiry instant (or ends it now).
