@@ -36,6 +36,16 @@ pub enum Error {
         handle: SessionHandle,
     },
 
+    /// `rotate` was given a token that another rotation already moved: it forwards to
+    /// `successor` for the rest of its grace period. The rotation that won handed its new
+    /// token to its own caller (in a web app, the response that sets the cookie), so the user
+    /// keeps the session; nothing was changed.
+    #[error("session was rotated already; it forwards to {successor}")]
+    Rotated {
+        /// The session the token forwards to (a handle, safe to log).
+        successor: SessionHandle,
+    },
+
     /// A guard of the delta did not hold; nothing was applied.
     #[error("conflict: the session is at version {current_version}")]
     Conflict {

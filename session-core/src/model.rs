@@ -244,16 +244,22 @@ impl Model {
         true
     }
 
-    /// Moves the session (reached through forwards) to `new_handle`; the old handle forwards
-    /// for [`Policy::rotate_grace`]. Content, versions and creation time move unchanged; a
+    /// Moves the session to `new_handle`; the old handle forwards for
+    /// [`Policy::rotate_grace`]. Content, versions and creation time move unchanged; a
     /// rotation is activity, so the last access becomes now. `Ok(None)` if `new_handle` is
-    /// taken.
+    /// taken. A handle that forwards already was rotated: [`Error::Rotated`], and nothing
+    /// changes, so concurrent rotations of one token make one successor.
     pub fn rotate(
         &mut self,
         now: Timestamp,
         handle: &SessionHandle,
         new_handle: SessionHandle,
     ) -> Result<Option<Session>> {
+        if let Some(Entry::Forward { to, until }) = self.entries.get(handle)
+            && now < *until
+        {
+            return Err(Error::Rotated { successor: *to });
+        }
         let target = self
             .resolve(now, handle)
             .ok_or(Error::NotFound { handle: *handle })?;

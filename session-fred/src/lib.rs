@@ -5,7 +5,7 @@
 //! reply decoding and the store's logic live in [`session_core::redis`], shared with the
 //! redis-rs adapter (`session-redis`), so both adapters read and write the same sessions.
 //! Every operation is one round trip (following a rotated token's forward costs one more per
-//! hop; rotation itself is a short sequence of single-key scripts).
+//! hop; rotation reads the session, then moves it with one script).
 //!
 //! A batch is one fred pipeline on one client, routed as a whole to the node serving the
 //! session's key, so the optional `WAIT` of [`Durability`] counts the write it follows.

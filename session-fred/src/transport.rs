@@ -198,8 +198,8 @@ impl FredTransport {
                 } else {
                     ("EVALSHA", script.sha1())
                 };
-                // The script, one key, the key, the arguments.
-                let head = [body.as_bytes(), b"1", key.as_bytes()];
+                // The script, its number of keys, the key, the arguments (further keys first).
+                let head = [body.as_bytes(), script.numkeys.as_bytes(), key.as_bytes()];
                 let all = head.into_iter().chain(args.iter().map(AsRef::as_ref));
                 (name, packed(all).map(Value::Bytes).collect())
             }
@@ -412,6 +412,10 @@ impl Transport for FredTransport {
             }
             return Ok(replies);
         }
+    }
+
+    fn sharded(&self) -> bool {
+        self.pool.next().is_clustered()
     }
 }
 

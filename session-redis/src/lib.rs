@@ -4,7 +4,7 @@
 //! This crate is a thin transport: the key layout, the Lua scripts, argument encoding,
 //! reply decoding and the store's logic live in [`session_core::redis`], shared with the
 //! fred adapter. Every operation is one round trip (following a rotated token's forward
-//! costs one more per hop; rotation itself is a short sequence of single-key scripts).
+//! costs one more per hop; rotation reads the session, then moves it with one script).
 //!
 //! ```no_run
 //! use session_core::{Delta, NewSession, SessionStore};

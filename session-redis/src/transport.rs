@@ -90,7 +90,7 @@ fn command(key: &str, command: &Command<'_>, eval: bool) -> redis::Cmd {
                 4 + args.len(),
                 name.len() + body.len() + 1 + key.len() + data(args),
             );
-            cmd.arg(name).arg(body).arg(1).arg(key);
+            cmd.arg(name).arg(body).arg(script.numkeys).arg(key);
             add(&mut cmd, args);
             cmd
         }
@@ -286,5 +286,9 @@ impl Transport for RedisTransport {
                 })
                 .collect());
         }
+    }
+
+    fn sharded(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
     }
 }

@@ -83,6 +83,8 @@ pub enum ErrorKind {
     LimitExceeded,
     /// `Error::InvalidInput`.
     InvalidInput,
+    /// `Error::Rotated`, with the successor.
+    Rotated(SessionHandle),
     /// Anything else (backend failures, timeouts, unknown outcomes), with its text.
     Other(String),
 }
@@ -96,6 +98,7 @@ impl From<&Error> for ErrorKind {
             Error::Overflow { .. } => ErrorKind::Overflow,
             Error::LimitExceeded { .. } => ErrorKind::LimitExceeded,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Rotated { successor } => ErrorKind::Rotated(*successor),
             other => ErrorKind::Other(error_chain(other)),
         }
     }

@@ -195,6 +195,13 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
                 state.new_token = true;
                 Ok(())
             }
+            Err(Error::Rotated { successor }) => {
+                // A concurrent request (a double-submitted login, another tab) rotated it
+                // first and sends the client the new token; this response leaves the cookie
+                // alone, and the old token forwards until then.
+                tracing::debug!(old = %old.handle(), %successor, "session rotated by another request");
+                Ok(())
+            }
             Err(Error::NotFound { .. }) => {
                 // Deleted or expired meanwhile: nothing to rotate, the cookie goes.
                 tracing::debug!(old = %old.handle(), "session gone before rotation");

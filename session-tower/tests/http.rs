@@ -281,6 +281,63 @@ async fn login_rotates_and_the_old_cookie_works_only_within_the_grace_period() {
     );
 }
 
+/// A login submitted several times at once (a double click, several tabs), on two
+/// instances: one response sets the new cookie, the others succeed without touching it,
+/// and nobody is logged out: the old cookie forwards, the new one holds the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_double_submitted_login_rotates_once_and_logs_nobody_out() {
+    let (a, b, _) = two_instances(Topology::Standalone, Policy::default()).await;
+    let old = session_cookie(&send("POST", a, "/cart/apple", None).await);
+    let logins = (0..8).map(|i| {
+        let old = old.clone();
+        async move {
+            send(
+                "POST",
+                if i % 2 == 0 { a } else { b },
+                "/login/bob",
+                Some(&old),
+            )
+            .await
+        }
+    });
+    let replies = futures_join_all(logins).await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::OK),
+        "{replies:?}"
+    );
+    let new: Vec<String> = replies
+        .iter()
+        .filter(|r| r.cookie("session").is_some())
+        .map(session_cookie)
+        .collect();
+    assert_eq!(new.len(), 1, "one new cookie: {replies:?}");
+    assert_ne!(new[0], old);
+    for cookie in [&old, &new[0]] {
+        let me: Option<String> = send("GET", b, "/me", Some(cookie)).await.json();
+        assert_eq!(me.as_deref(), Some("bob"));
+    }
+    assert_eq!(
+        send("GET", a, "/cart", Some(&new[0]))
+            .await
+            .json::<Vec<String>>(),
+        vec!["apple"]
+    );
+}
+
+/// Runs the futures concurrently on the test's runtime and returns their outputs in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("the request task"));
+    }
+    out
+}
+
 fn memory() -> Arc<dyn SessionStore> {
     Arc::new(MemoryStore::new())
 }

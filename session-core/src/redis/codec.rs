@@ -131,11 +131,20 @@ pub(crate) fn apply_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> 
     args
 }
 
-/// `apply_attrs`' arguments: guards as in [`apply_args`], operations (puts, removes,
-/// increments only) as (kind, name, argument). Values are borrowed from `delta`, not copied.
-pub(crate) fn apply_attrs_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg<'a>> {
-    let mut args = Vec::with_capacity(3 + 3 * delta.guards().len() + 3 * delta.ops().len());
-    args.extend([num(limits.max_session_bytes), count(delta.guards().len())]);
+/// `apply_attrs`' arguments: the form the session was last seen in ([`form_hint`]), guards
+/// as in [`apply_args`], operations (puts, removes, increments only) as (kind, name,
+/// argument). Values are borrowed from `delta`, not copied.
+pub(crate) fn apply_attrs_args<'a>(
+    delta: &'a Delta,
+    limits: &Limits,
+    hashed: bool,
+) -> Vec<Arg<'a>> {
+    let mut args = Vec::with_capacity(4 + 3 * delta.guards().len() + 3 * delta.ops().len());
+    args.extend([
+        form_hint(hashed),
+        num(limits.max_session_bytes),
+        count(delta.guards().len()),
+    ]);
     for guard in delta.guards() {
         args.extend(guard_args(guard));
     }
@@ -152,6 +161,11 @@ pub(crate) fn apply_attrs_args<'a>(delta: &'a Delta, limits: &Limits) -> Vec<Arg
         args.extend([Cow::Borrowed(kind), Cow::Borrowed(name.as_bytes()), arg]);
     }
     args
+}
+
+/// `apply_attrs`' first argument: which form to read first (`H` hashed, `S` packed).
+pub(crate) fn form_hint(hashed: bool) -> Arg<'static> {
+    Cow::Borrowed(if hashed { b"H" } else { b"S" })
 }
 
 fn corrupt(what: impl Into<String>) -> Error {

@@ -118,6 +118,22 @@ impl KeyLayout {
         let digest = hex::encode(Sha256::digest(principal.as_bytes()));
         format!("{}:principal:{{{digest}}}", self.namespace)
     }
+
+    /// The Redis Cluster slot of a session's key. It depends on the handle alone (the key's
+    /// hash tag), not on the namespace: rotation draws a new token whose key shares the old
+    /// key's slot, so that one script can move the session and leave the forward.
+    pub fn session_slot(handle: &SessionHandle) -> u16 {
+        let mut tag = [0u8; KEY_HANDLE_CHARS];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(&handle.as_bytes()[..16], &mut tag)
+            .unwrap_or(0);
+        key_slot(&tag[..written])
+    }
+}
+
+/// The Redis Cluster slot of a hash tag: CRC16 (XMODEM) modulo 16384, as servers compute it.
+pub fn key_slot(tag: &[u8]) -> u16 {
+    crc16::State::<crc16::XMODEM>::calculate(tag) % 16384
 }
 
 /// A live session's metadata, as stored.
@@ -431,6 +447,16 @@ mod tests {
         let pkey = layout.principal_key("alice {weird}\n");
         assert!(pkey.starts_with("app1:principal:{") && pkey.ends_with('}'));
         assert_eq!(pkey.matches('{').count(), 1);
+    }
+
+    #[test]
+    fn slots_are_the_servers() {
+        // `CLUSTER KEYSLOT 123456789` is 12739 (the Redis Cluster specification's example).
+        assert_eq!(key_slot(b"123456789"), 12739);
+        let handle = SessionToken::generate().handle();
+        let key = KeyLayout::default().session_key(&handle);
+        let tag = &key[key.find('{').unwrap() + 1..key.len() - 1];
+        assert_eq!(KeyLayout::session_slot(&handle), key_slot(tag.as_bytes()));
     }
 
     /// A namespace ending in `:principal` cannot make a session key that is another

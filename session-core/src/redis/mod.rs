@@ -27,8 +27,8 @@
 //!   script is sent only then, about once per [`Policy::touch_interval`](crate::Policy) per
 //!   session. With a zero interval every load writes, and the script rides in the read's
 //!   round trip.
-//! - Writes that need atomic conditions are single-key scripts (`apply`, `create`, `delete`,
-//!   `touch`, the two steps of `rotate`). The write of almost every request, a delta of
+//! - Writes that need atomic conditions are scripts on one key (`apply`, `create`, `delete`,
+//!   `touch`), or on two keys in one slot (`rotate`: the new token is drawn so). The write of almost every request, a delta of
 //!   attribute operations and guards, goes to `apply_attrs`: one `GET` and one `SET` of a
 //!   packed session (of a large one: the `GET`, one `HMGET` of the metadata record and the
 //!   attributes involved, one `HSET`), no clock (it relies on the key's expiry, kept at the
@@ -72,6 +72,9 @@ pub struct Script {
     pub name: &'static str,
     /// The complete source.
     pub source: &'static str,
+    /// How many keys it takes, as `EVALSHA`'s `numkeys`: the batch's key, then the first
+    /// `numkeys - 1` arguments.
+    pub numkeys: &'static str,
     sha1: OnceLock<String>,
 }
 
@@ -80,8 +83,14 @@ impl Script {
         Script {
             name,
             source,
+            numkeys: "1",
             sha1: OnceLock::new(),
         }
+    }
+
+    const fn with_keys(mut self, numkeys: &'static str) -> Self {
+        self.numkeys = numkeys;
+        self
     }
 
     /// The SHA1 of the source, as Redis names scripts.
@@ -125,21 +134,11 @@ pub static APPLY_ATTRS: Script = script!("apply_attrs" alone);
 pub static TOUCH: Script = script!("touch");
 /// Turns a session into a tombstone.
 pub static DELETE: Script = script!("delete");
-/// Rotation, step 1: copies the session to the new key.
-pub static ROTATE_COPY: Script = script!("rotate_copy");
-/// Rotation, step 2: turns the old key into a forward if unchanged since the copy.
-pub static ROTATE_MARK: Script = script!("rotate_mark");
+/// Rotation: moves a session to a new key in the same slot and leaves a forward.
+pub static ROTATE: Script = script!("rotate").with_keys("2");
 
 /// Every script, for preloading (`SCRIPT LOAD` on each node).
-pub static SCRIPTS: [&Script; 7] = [
-    &CREATE,
-    &APPLY,
-    &APPLY_ATTRS,
-    &TOUCH,
-    &DELETE,
-    &ROTATE_COPY,
-    &ROTATE_MARK,
-];
+pub static SCRIPTS: [&Script; 6] = [&CREATE, &APPLY, &APPLY_ATTRS, &TOUCH, &DELETE, &ROTATE];
 
 /// An argument of a [`Command`]. Borrowed where the bytes already exist (field names,
 /// the key, a delta's values), so building a command copies no user value and allocates
@@ -151,7 +150,8 @@ pub type Arg<'a> = Cow<'a, [u8]>;
 pub enum Command<'a> {
     /// A plain command: its name and arguments (the key included, where it has one).
     Plain(&'static str, Vec<Arg<'a>>),
-    /// `EVALSHA` of a script with the batch's key as its only key, and these arguments.
+    /// `EVALSHA` of a script with `numkeys` = [`Script::numkeys`], the batch's key as its
+    /// first key, then these arguments (their first `numkeys - 1` are the further keys).
     Script(&'static Script, Vec<Arg<'a>>),
 }
 
@@ -177,7 +177,7 @@ pub enum Reply {
 /// - Send all `commands` to the node serving `key` (they all address that key's slot, or
 ///   no key) and return exactly one [`Reply`] per command, in order. An error reply of one
 ///   command is a [`Reply::Error`], not an `Err`.
-/// - Send scripts with `EVALSHA`; if Redis answers `NOSCRIPT` (a restarted or new node),
+/// - Send scripts with `EVALSHA` and their [`Script::numkeys`]; if Redis answers `NOSCRIPT` (a restarted or new node),
 ///   load the script and send the batch again. That is safe because a batch holds at most
 ///   one script and every other command of a batch is a read or `WAIT`.
 /// - Never re-send a batch after it may have reached Redis (a timeout or a lost connection
@@ -189,4 +189,12 @@ pub enum Reply {
 pub trait Transport: Send + Sync + fmt::Debug {
     /// Sends `commands` to the node serving `key`, in one round trip.
     async fn batch(&self, key: &str, commands: &[Command<'_>], writes: bool) -> Result<Vec<Reply>>;
+
+    /// Whether the server shards keys into slots (Redis Cluster), so that the keys of one
+    /// script must share a slot. Rotation then draws its new token until the new key shares
+    /// the old key's slot (about 16,000 tries, a few milliseconds of CPU). The default,
+    /// `true`, is correct on every server.
+    fn sharded(&self) -> bool {
+        true
+    }
 }

@@ -877,6 +877,84 @@ pub async fn rotate_keeps_concurrent_writes<F: StoreFactory>(f: &F) {
     assert_eq!(counter(&*s, &new, "n").await, Some(acked));
 }
 
+/// 32 concurrent rotations of one token (a double-submitted login, several tabs) and 16
+/// writers through it: one rotation wins, every other one is told the winner's successor
+/// (`Error::Rotated`), no acknowledged write is lost, and the old token forwards to that
+/// one successor for its grace period.
+pub async fn rotate_concurrently_makes_one_successor<F: StoreFactory>(f: &F) {
+    let s = Arc::new(default_store(f).await);
+    let old = s
+        .create(NewSession::new().principal("rotating-user"))
+        .await
+        .unwrap()
+        .token;
+    let start = Arc::new(tokio::sync::Barrier::new(48));
+    let mut writers = Vec::new();
+    for _ in 0..16 {
+        let (s, old, start) = (s.clone(), old.clone(), start.clone());
+        writers.push(tokio::spawn(async move {
+            start.wait().await;
+            let mut acked = 0;
+            for _ in 0..10 {
+                match s.apply(&old, &Delta::new().increment("n", 1)).await {
+                    Ok(_) => acked += 1,
+                    Err(e) => panic!("a write through the rotating token failed: {e:?}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            acked
+        }));
+    }
+    let mut rotations = Vec::new();
+    for _ in 0..32 {
+        let (s, old, start) = (s.clone(), old.clone(), start.clone());
+        rotations.push(tokio::spawn(async move {
+            start.wait().await;
+            s.rotate(&old).await
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut successors = Vec::new();
+    for r in rotations {
+        match r.await.unwrap() {
+            Ok(new) => winners.push(new),
+            Err(Error::Rotated { successor }) => successors.push(successor),
+            Err(e) => panic!("a concurrent rotation failed otherwise: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let new = winners.pop().unwrap();
+    assert_eq!(successors.len(), 31);
+    assert!(
+        successors.iter().all(|h| *h == new.handle()),
+        "the others are told the winner's successor"
+    );
+    let mut acked = 0;
+    for w in writers {
+        acked += w.await.unwrap();
+    }
+    assert_eq!(
+        acked, 160,
+        "every write through the old token is acknowledged"
+    );
+    assert_eq!(counter(&*s, &new, "n").await, Some(160), "no write lost");
+    let via_old = s
+        .load(&old)
+        .await
+        .unwrap()
+        .expect("the old token still forwards");
+    assert_eq!(via_old.handle, new.handle(), "to the one successor");
+    // The successor is a session like any other: it rotates once more, with a short chain.
+    let next = s.rotate(&new).await.unwrap();
+    assert_eq!(s.load(&old).await.unwrap().unwrap().handle, next.handle());
+    if f.capabilities().principal_index {
+        assert_eq!(
+            s.sessions_of("rotating-user").await.unwrap(),
+            vec![next.handle()]
+        );
+    }
+}
+
 /// A session expires at its idle timeout.
 pub async fn expiry_by_idle_timeout<F: StoreFactory>(f: &F) {
     let s = default_store(f).await;

@@ -141,7 +141,8 @@ macro_rules! __for_each_case {
             session_size_follows_replaced_values, metadata_operations,
             update_loses_nothing_under_contention, update_gives_up_with_conflict,
             delete_leaves_a_tombstone, rotate_moves_and_forwards, rotate_forward_ends_after_grace,
-            rotate_keeps_concurrent_writes, expiry_by_idle_timeout, expiry_by_deadline,
+            rotate_keeps_concurrent_writes, rotate_concurrently_makes_one_successor,
+            expiry_by_idle_timeout, expiry_by_deadline,
             touch_slides_idle_expiry, principal_index_lists_and_prunes, delete_all_of_logs_out_everywhere,
             foreign_wrong_type_is_typed_and_untouched, foreign_garbled_field_is_typed_and_untouched,
         }

@@ -1,39 +1,42 @@
 -- apply_attrs: `apply` for the common delta of attribute operations only (put, remove,
--- increment) and guards, at most 1000 of them. ARGV = max session bytes, guard count, guards
--- as (kind, name, version) with kind V session version (decimal) | A attribute version
--- (8 bytes, little-endian) | X absent, op count, ops as (kind, name, argument) with kind
--- P put | R remove | I increment. Replies as apply.lua (a success without increment results
--- is the bare version: measured, a table reply cost this script about 2 µs of Redis CPU more
--- than an integer, as much as one of its inner commands).
+-- increment) and guards, at most 1000 of them. ARGV = the form the client expects (S packed
+-- | H hashed: a hint, see below), max session bytes, guard count, guards as (kind, name,
+-- version) with kind V session version (decimal) | A attribute version (8 bytes,
+-- little-endian) | X absent, op count, ops as (kind, name, argument) with kind P put |
+-- R remove | I increment. Replies as apply.lua (a success without increment results is the
+-- bare version: measured, a table reply cost this script about 2 µs of Redis CPU more than
+-- an integer, as much as one of its inner commands).
 --
 -- It is the write of almost every request, so it takes only layout.lua and forms.lua (no
 -- prelude: its closures would cost every call) and stays lean: no clock (Redis keeps the
 -- key's expiry at the session's expiry instant, and checks it on every access); one GET and
--- one SET for a packed session (a hashed one answers the GET with WRONGTYPE, then one HMGET
--- and one HSET); the metadata record's times and principal copied as bytes; few Lua
--- allocations (each
--- table or new string costs a script about 0.2 µs of Redis CPU, as much as a GET). Its
--- counter and size rules repeat apply.lua's on purpose; keep the two in step: the testkit's
--- model equivalence histories run both against the model.
-local guards = ARGV[2] == '0' and 0 or tonumber(ARGV[2])
-local ops_at = 3 + 3 * guards
+-- one SET for a packed session, one HMGET and one HSET for a hashed one; the metadata
+-- record's times and principal copied as bytes; few Lua allocations (each table or new
+-- string costs a script about 0.2 µs of Redis CPU, as much as a GET). Its counter and size
+-- rules repeat apply.lua's on purpose; keep the two in step: the testkit's model
+-- equivalence histories run both against the model.
+local guards = ARGV[3] == '0' and 0 or tonumber(ARGV[3])
+local ops_at = 4 + 3 * guards
 local ops = ARGV[ops_at] == '1' and 1 or tonumber(ARGV[ops_at])
+local max_bytes = tonumber(ARGV[2])
 
 -- Sessions from this many bytes on take a one-put delta in place (see below).
 local IN_PLACE_FROM = 512
 local single_put = guards == 0 and ops == 1 and ARGV[ops_at + 1] == 'P'
 
--- Read: a packed session is one GET. A hashed one answers that with WRONGTYPE, then one
--- HMGET: the metadata record, then one field per attribute guard, then one per operation
--- (the stored value of the attribute it writes), in argument order.
-local raw = redis.pcall('GET', key)
-local packed = type(raw) ~= 'table'
-local r, first_op, by_length
+-- Read. The session's form decides the first command: a packed session is one GET, a hashed
+-- one one HMGET (the metadata record, then one field per attribute guard, then one per
+-- operation: the stored value of the attribute it writes, in argument order). The client's
+-- hint picks which to try first; the wrong one answers WRONGTYPE (about 0.9 µs of Redis CPU)
+-- and the other follows, so a stale hint costs time, never correctness.
+local hinted_hashed = ARGV[1] == 'H'
+local raw, r, first_op, by_length
+local packed = not hinted_hashed
 if packed then
-  if not raw then
-    return { 'NOTFOUND' }
-  end
-else
+  raw = redis.pcall('GET', key)
+  packed = type(raw) ~= 'table'
+end
+if not packed then
   -- A put needs only the old value's length. Fetching the value copies it into Lua; from
   -- about 512 bytes on that costs Redis more than one more call, so for a large new value
   -- (the old one is likely large too) HSTRLEN the old value below instead.
@@ -47,9 +50,9 @@ else
     local fields = { META }
     local n = 1
     for g = 0, guards - 1 do
-      if ARGV[3 + 3 * g] ~= 'V' then
+      if ARGV[4 + 3 * g] ~= 'V' then
         n = n + 1
-        fields[n] = ARGV[4 + 3 * g]
+        fields[n] = ARGV[5 + 3 * g]
       end
     end
     first_op = n + 1
@@ -60,12 +63,27 @@ else
     r = redis.pcall('HMGET', key, unpack(fields, 1, n))
   end
   if r.err then
-    return { 'CORRUPT', 'the key holds another type' }
+    if not hinted_hashed then
+      return { 'CORRUPT', 'the key holds another type' }
+    end
+    -- The hint was stale: the session is packed (or the key holds another type).
+    raw = redis.pcall('GET', key)
+    if type(raw) == 'table' then
+      return { 'CORRUPT', 'the key holds another type' }
+    end
+    packed = true
+  else
+    raw = r[1]
+    if not raw then
+      if hinted_hashed and redis.call('EXISTS', key) == 0 then
+        return { 'NOTFOUND' }
+      end
+      return { 'CORRUPT', 'a hash without a metadata record' }
+    end
   end
-  raw = r[1]
-  if not raw then
-    return { 'CORRUPT', 'a hash without a metadata record' }
-  end
+end
+if packed and not raw then
+  return { 'NOTFOUND' }
 end
 
 local layout, state = string.byte(raw, 1, 2)
@@ -118,7 +136,7 @@ if single_put and packed then
     size = size - flen - (old_len - VERSION_BYTES)
   end
   size = size + flen + #value
-  if size > tonumber(ARGV[1]) then
+  if size > max_bytes then
     return { 'LIMIT', size }
   end
   v = v + 1
@@ -166,7 +184,7 @@ if single_put then
     size = size - #field - (old_len - VERSION_BYTES)
   end
   size = size + #field + #value
-  if size > tonumber(ARGV[1]) then
+  if size > max_bytes then
     return { 'LIMIT', size }
   end
   v = v + 1
@@ -194,7 +212,7 @@ local function before(k, field)
   return r[k]
 end
 
-local k, at = 1, 3
+local k, at = 1, 4
 for _ = 1, guards do
   local kind, version = ARGV[at], ARGV[at + 2]
   local holds
@@ -264,7 +282,7 @@ for o = 1, ops do
   size = size - (old and (#field + #old) or 0) + (new and (#field + #new) or 0)
   cur[field] = new
 end
-if size > tonumber(ARGV[1]) then
+if size > max_bytes then
   return { 'LIMIT', size }
 end
 
