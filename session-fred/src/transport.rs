@@ -279,7 +279,7 @@ impl FredTransport {
             let client = client.with_options(&options);
             return Box::pin(Self::send_pair(&client, key, [first, second], eval)).await;
         }
-        Box::pin(Self::send_pipeline(&client, &options, key, commands, eval)).await
+        Box::pin(Self::send_pipeline(client, &options, key, commands, eval)).await
     }
 
     /// A read of two commands (a load and the touch that rides with it) goes as two plain
