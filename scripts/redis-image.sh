@@ -1,34 +1,54 @@
 #!/usr/bin/env bash
-# Build (or reuse) a minimal local Redis image for the integration tests.
+# Build (or reuse) a minimal local Redis (or Valkey) image for the integration tests.
 # Run with --help for details.
 set -euo pipefail
 
-readonly DEFAULT_IMAGE="session-testkit/redis:local"
 # Bump when the image layout below changes, so existing images get rebuilt.
 readonly RECIPE_VERSION="1"
+readonly DEFAULT_REDIS_IMAGE="session-testkit/redis:local"
+readonly DEFAULT_VALKEY_IMAGE="session-testkit/valkey:local"
 readonly LABEL_VERSION="session-testkit.redis.server-version"
 readonly LABEL_RECIPE="session-testkit.redis.recipe"
 readonly CHECK_TIMEOUT_SECS=10
 
-IMAGE="${REDIS_TEST_IMAGE:-$DEFAULT_IMAGE}"
+# Set by main() once the server is known.
+IMAGE=""
+SERVER_BIN=""
 
 usage() {
     cat <<EOF
-Usage: scripts/redis-image.sh [--force | --check | --help]
+Usage: scripts/redis-image.sh [--server PROGRAM] [--force | --check | --help]
 
-Builds a minimal Docker image containing Redis for the integration tests and
-prints its name on the last line of stdout (progress goes to stderr).
+Builds a minimal Docker image containing Redis (or another server speaking
+its protocol, such as Valkey) for the integration tests and prints its name
+on the last line of stdout (progress goes to stderr).
 
 No container registry is needed: the image is assembled FROM scratch (via
-'docker import' of a root filesystem) from the host's Debian packages:
+'docker import' of a root filesystem) from host binaries:
   * installs 'redis-server' and 'redis-tools' with apt-get if redis-server or
     redis-cli is missing from PATH (needs root or sudo); the packaged
-    redis-server service is stopped/disabled so it does not hold port 6379;
-  * copies redis-server, redis-cli and every shared library they link
-    (found with ldd, including the dynamic loader) into the image;
+    redis-server service is stopped/disabled so it does not hold port 6379.
+    With --server only redis-cli is needed (package 'redis-tools');
+  * copies the server (Debian's redis-server, or --server's program),
+    Debian's redis-cli and every shared library they link (found with ldd,
+    including the dynamic loader) into the image;
   * /usr/bin/redis-sentinel is a symlink to redis-server (sentinel mode);
   * minimal /etc/passwd, /etc/group, /etc/nsswitch.conf; writable /data
     (the WORKDIR) and /tmp (mode 1777); EXPOSE 6379.
+
+Another server (--server PROGRAM, a path or a name on PATH, e.g. Valkey's
+valkey-server from scripts/valkey.sh): the program is copied as
+/usr/bin/NAME-server when its file is named so (e.g. valkey-server), else as
+/usr/bin/redis-server, and /usr/bin/redis-server, redis-sentinel,
+redis-check-aof, redis-check-rdb and NAME-sentinel, NAME-check-aof,
+NAME-check-rdb are symlinks to it, so the contract below holds unchanged.
+The server must choose its mode from argv[0] or '--sentinel' as Redis does
+(Valkey does: it recognises both redis-sentinel and valkey-sentinel).
+redis-cli stays Debian's (it speaks to Valkey, including '--cluster create').
+The default image name follows the server's '--version' output:
+${DEFAULT_VALKEY_IMAGE} for Valkey, else ${DEFAULT_REDIS_IMAGE};
+REDIS_TEST_IMAGE overrides it in both cases. E.g.
+  scripts/redis-image.sh --server "\$(scripts/valkey.sh | tail -n 1)"
 
 Image contract (close to the official 'redis' image for test purposes):
   * no ENTRYPOINT; CMD ["redis-server", "--protected-mode", "no"].
@@ -45,20 +65,25 @@ Image contract (close to the official 'redis' image for test purposes):
     e.g. 'docker exec C redis-cli ping'.
 
 If an image with the chosen name already exists and is labelled with the same
-'redis-server --version' output as the host binary, the build is skipped.
+'--version' output as the chosen server on the host (and the same recipe),
+the build is skipped.
 
 Options:
-  --force   rebuild even if an up-to-date image exists
-  --check   only run the self-check against the existing image
-  --help    show this text
+  --server PROGRAM  put PROGRAM in the image as the server instead of Debian's
+                    redis-server (see above)
+  --force           rebuild even if an up-to-date image exists
+  --check           only run the self-check against the existing image
+  --help            show this text
 
 The self-check (run after every build, or alone with --check) starts a
 throwaway container, waits up to ${CHECK_TIMEOUT_SECS}s for 'redis-cli -h <container ip> ping'
-from the host to answer PONG, runs 'docker exec <c> redis-cli ping', and
-removes the container (also on failure).
+from the host to answer PONG, runs 'docker exec <c> redis-cli ping', checks
+that 'docker exec <c> redis-server --version' matches the image's version
+label, and removes the container (also on failure).
 
 Environment:
-  REDIS_TEST_IMAGE  image name (repository:tag); default: ${DEFAULT_IMAGE}
+  REDIS_TEST_IMAGE  image name (repository:tag); default: ${DEFAULT_REDIS_IMAGE}
+                    (${DEFAULT_VALKEY_IMAGE} when the server is Valkey)
 EOF
 }
 
@@ -97,12 +122,16 @@ as_root() {
 }
 
 # ---------------------------------------------------------------- install
+# Debian's redis-cli, and redis-server unless --server names another server.
 ensure_redis_installed() {
-    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    local packages=(redis-tools)
+    [[ -n "$SERVER_BIN" ]] || packages=(redis-server redis-tools)
+    if command -v redis-cli >/dev/null 2>&1 &&
+        { [[ -n "$SERVER_BIN" ]] || command -v redis-server >/dev/null 2>&1; }; then
         return
     fi
     command -v apt-get >/dev/null 2>&1 || die "redis-server/redis-cli not found and apt-get is unavailable"
-    log "installing redis-server and redis-tools with apt-get"
+    log "installing ${packages[*]} with apt-get"
     # Keep the package's service from starting during installation (standard
     # Debian mechanism); only if nobody else installed a policy already.
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
@@ -111,7 +140,7 @@ ensure_redis_installed() {
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        redis-server redis-tools >&2
+        "${packages[@]}" >&2
     if [[ -n "$POLICY_RC_CREATED" ]]; then
         as_root rm -f /usr/sbin/policy-rc.d || true
         POLICY_RC_CREATED=""
@@ -122,8 +151,44 @@ ensure_redis_installed() {
     fi
     as_root service redis-server stop >/dev/null 2>&1 || true
     as_root update-rc.d redis-server disable >/dev/null 2>&1 || true
-    command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
+    [[ -n "$SERVER_BIN" ]] || command -v redis-server >/dev/null 2>&1 \
+        || die "redis-server still not on PATH after install"
     command -v redis-cli >/dev/null 2>&1 || die "redis-cli still not on PATH after install"
+}
+
+# ---------------------------------------------------------------- server choice
+resolve_server() { # $1 = --server argument (path or name on PATH); prints an absolute path
+    local path
+    if [[ "$1" == */* ]]; then
+        path="$1"
+    else
+        path="$(command -v -- "$1" 2>/dev/null)" || die "--server $1: not found on PATH"
+    fi
+    [[ -f "$path" && -x "$path" ]] || die "--server $1: not an executable file"
+    (cd "$(dirname "$path")" && printf '%s/%s\n' "$(pwd -P)" "$(basename "$path")")
+}
+
+server_path() { # the server to put in the image
+    if [[ -n "$SERVER_BIN" ]]; then
+        printf '%s\n' "$SERVER_BIN"
+    else
+        command -v redis-server
+    fi
+}
+
+server_version() {
+    local v
+    v="$("$(server_path)" --version)" || die "$(server_path) --version failed"
+    [[ -n "$v" ]] || die "$(server_path) --version printed nothing"
+    printf '%s\n' "$v"
+}
+
+default_image() { # $1 = server version string
+    if [[ "$1" == Valkey\ * ]]; then
+        printf '%s\n' "$DEFAULT_VALKEY_IMAGE"
+    else
+        printf '%s\n' "$DEFAULT_REDIS_IMAGE"
+    fi
 }
 
 # ---------------------------------------------------------------- image state
@@ -131,7 +196,7 @@ image_label() { # $1 = label key; prints value or nothing
     docker image inspect --format "{{ index .Config.Labels \"$1\" }}" "$IMAGE" 2>/dev/null || true
 }
 
-image_up_to_date() { # $1 = host redis-server version string
+image_up_to_date() { # $1 = the chosen server's version string
     docker image inspect "$IMAGE" >/dev/null 2>&1 || return 1
     [[ "$(image_label "$LABEL_VERSION")" == "$1" ]] || return 1
     [[ "$(image_label "$LABEL_RECIPE")" == "$RECIPE_VERSION" ]] || return 1
@@ -160,17 +225,22 @@ copy_with_libs() { # $1 = root dir, $2 = binary path on host, $3 = path inside i
         $1 ~ /^\// { print $1 }')
 }
 
-build_image() { # $1 = host redis-server version string
-    local version="$1" server cli root lib
-    server="$(command -v redis-server)"
+build_image() { # $1 = the chosen server's version string
+    local version="$1" server cli root lib name prefix link
+    server="$(server_path)"
     cli="$(command -v redis-cli)"
+    # The server's name in the image: its own when it is NAME-server (valkey-server), so
+    # that NAME-sentinel etc. can point at it; redis-server (and friends) always exist.
+    name="$(basename "$server")"
+    [[ "$name" =~ ^[a-z][a-z0-9]*-server$ ]] || name="redis-server"
+    prefix="${name%-server}"
     mkdir -p /tmp/redis-image-work
     WORK_DIR="$(mktemp -d /tmp/redis-image-work/build.XXXXXX)"
     root="$WORK_DIR/rootfs"
     mkdir -p "$root"
 
     log "assembling root filesystem from $server and $cli"
-    copy_with_libs "$root" "$server" /usr/bin/redis-server
+    copy_with_libs "$root" "$server" "/usr/bin/$name"
     copy_with_libs "$root" "$cli" /usr/bin/redis-cli
     # glibc dlopen()s libgcc_s for pthread_cancel/unwinding; include it if present.
     for lib in /lib/*-linux-gnu*/libgcc_s.so.1 /usr/lib/*-linux-gnu*/libgcc_s.so.1; do
@@ -179,10 +249,12 @@ build_image() { # $1 = host redis-server version string
             break
         fi
     done
-    # redis-server switches to sentinel / check modes based on argv[0].
-    ln -s redis-server "$root/usr/bin/redis-sentinel"
-    ln -s redis-server "$root/usr/bin/redis-check-aof"
-    ln -s redis-server "$root/usr/bin/redis-check-rdb"
+    # redis-server switches to sentinel / check modes based on argv[0] (Valkey's server
+    # knows both the redis-* and the valkey-* names).
+    [[ "$name" == redis-server ]] || ln -s "$name" "$root/usr/bin/redis-server"
+    for link in {redis,"$prefix"}-{sentinel,check-aof,check-rdb}; do
+        [[ -e "$root/usr/bin/$link" || -L "$root/usr/bin/$link" ]] || ln -s "$name" "$root/usr/bin/$link"
+    done
 
     mkdir -p "$root/etc" "$root/data" "$root/tmp"
     chmod 1777 "$root/tmp"
@@ -209,7 +281,7 @@ build_image() { # $1 = host redis-server version string
             --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             --change 'CMD ["redis-server", "--protected-mode", "no"]' \
             --change "LABEL \"$LABEL_VERSION\"=\"$version\" \"$LABEL_RECIPE\"=\"$RECIPE_VERSION\"" \
-            --message "session-testkit redis image: $version" \
+            --message "session-testkit test image: $version" \
             - "$IMAGE" >/dev/null
     rm -rf "$WORK_DIR"
     WORK_DIR=""
@@ -256,6 +328,13 @@ self_check() {
     [[ "$reply" == "PONG" ]] || die "self-check: 'docker exec redis-cli ping' inside the container answered '$reply'"
     log "self-check: in-container redis-cli ping: PONG"
 
+    local want
+    want="$(image_label "$LABEL_VERSION")"
+    reply="$(docker exec "$CHECK_CONTAINER" redis-server --version 2>&1 || true)"
+    [[ "$reply" == "$want" ]] \
+        || die "self-check: 'redis-server --version' in the container printed '$reply', the image label says '$want'"
+    log "self-check: in-container redis-server --version: $reply"
+
     docker rm -f "$CHECK_CONTAINER" >/dev/null 2>&1 || true
     CHECK_CONTAINER=""
     log "self-check passed"
@@ -263,34 +342,44 @@ self_check() {
 
 # ---------------------------------------------------------------- main
 main() {
-    local force="" check_only=""
+    local force="" check_only="" server_arg=""
     while (($#)); do
         case "$1" in
             --force) force=1 ;;
             --check) check_only=1 ;;
+            --server)
+                (($# >= 2)) && [[ -n "$2" ]] || { usage >&2; die "--server needs a program"; }
+                server_arg="$2"
+                shift
+                ;;
+            --server=*) server_arg="${1#--server=}" ;;
             -h | --help) usage; exit 0 ;;
             *) usage >&2; die "unknown argument: $1" ;;
         esac
         shift
     done
     [[ -z "$force" || -z "$check_only" ]] || die "--force and --check are mutually exclusive"
+    if [[ -n "$server_arg" ]]; then
+        SERVER_BIN="$(resolve_server "$server_arg")"
+    fi
     command -v docker >/dev/null 2>&1 || die "docker not found on PATH"
     docker info >/dev/null 2>&1 || die "cannot talk to the Docker daemon"
 
+    ensure_redis_installed
+    local version
+    version="$(server_version)"
+    IMAGE="${REDIS_TEST_IMAGE:-$(default_image "$version")}"
+
     if [[ -n "$check_only" ]]; then
-        ensure_redis_installed
         self_check
         printf '%s\n' "$IMAGE"
         return
     fi
 
-    ensure_redis_installed
-    local version
-    version="$(redis-server --version)"
-    log "host: $version"
+    log "host: $(server_path): $version"
 
     if [[ -z "$force" ]] && image_up_to_date "$version"; then
-        log "image $IMAGE is up to date (same redis-server version); skipping build (use --force to rebuild)"
+        log "image $IMAGE is up to date (same server version); skipping build (use --force to rebuild)"
     else
         build_image "$version"
         self_check

@@ -112,6 +112,13 @@ pub enum Error {
     #[error("timed out")]
     Timeout,
 
+    /// Redis could not be reached, or refused the command without running it (connection
+    /// refused, no node serving the key's slot, a failover in progress), until the store's
+    /// retry budget ran out. It is safe to retry: the operation did not run, or it is one
+    /// that may run twice (a read, a touch, a delete; a delta never is reported so).
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+
     /// A write was sent but its outcome is unknown (the connection dropped or the reply timed
     /// out after sending). It may or may not have been applied; retrying blindly could apply
     /// it twice.

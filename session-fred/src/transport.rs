@@ -101,13 +101,10 @@ fn refused(details: &str) -> bool {
 fn classify(e: FredError) -> Failure {
     match e.kind() {
         ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled => Failure::Unknown(e),
-        // Fred's redirections are off (`max_redirections = 0`): it refreshed its slot map and
-        // handed the redirect back without following it.
-        ErrorKind::Routing
-            if e.details() == NOT_CONNECTED || e.details().starts_with("Too many redirections") =>
-        {
-            Failure::NotRun(e.details().to_owned())
-        }
+        // Not sent: no connection (ours), no node for the slot ("Failed to route command"),
+        // or a redirect that fred, whose redirections are off (`max_redirections = 0`),
+        // handed back after refreshing its slot map.
+        ErrorKind::Routing => Failure::NotRun(e.details().to_owned()),
         ErrorKind::Unknown
         | ErrorKind::InvalidArgument
         | ErrorKind::InvalidCommand
@@ -382,7 +379,15 @@ impl Transport for FredTransport {
                         Failure::Unknown(e) if e.kind() == &ErrorKind::Timeout => {
                             return Err(Error::Timeout);
                         }
-                        Failure::Unknown(e) | Failure::Other(e) => return Err(Error::backend(e)),
+                        // A read that kept failing (a lost connection): nothing changed.
+                        Failure::Unknown(e) => return Err(Error::Unavailable(Box::new(e))),
+                        Failure::Other(e) => return Err(Error::backend(e)),
+                        // Not sent (no connection, no node for the slot) until the retry
+                        // budget ran out: nothing ran. (A refusal that Redis answered, such
+                        // as MOVED, is its reply, below, as redis-rs gives it.)
+                        Failure::NotRun(why) if !is_error_code(&why) => {
+                            return Err(Error::Unavailable(why.into()));
+                        }
                         // A single command's error reply, as the whole answer of a
                         // one-command batch.
                         Failure::Reply(why) | Failure::NotRun(why) => {

@@ -176,7 +176,11 @@ fn not_run(e: &RedisError) -> bool {
 }
 
 fn map_error(e: RedisError, writes: bool) -> Error {
-    if e.is_io_error() && !e.is_connection_refusal() {
+    if not_run(&e) {
+        // Refused until the retry budget ran out: nothing ran.
+        return Error::Unavailable(Box::new(e));
+    }
+    if e.is_io_error() {
         // Sent, maybe applied.
         if writes {
             return Error::OutcomeUnknown(Box::new(e));
@@ -184,6 +188,8 @@ fn map_error(e: RedisError, writes: bool) -> Error {
         if e.is_timeout() {
             return Error::Timeout;
         }
+        // A read that kept failing (a lost connection): nothing changed.
+        return Error::Unavailable(Box::new(e));
     }
     Error::backend(e)
 }

@@ -32,7 +32,8 @@ macro_rules! redis_store_checks {
             round_trips_and_redis_commands_per_operation, sessions_change_form_with_their_size,
             loads_touch_only_when_due,
             the_key_expires_at_the_session_expiry, loads_tolerate_clock_skew,
-            tombstones_expire_after_the_grace_period, scripts_reload_after_the_cache_is_flushed,
+            tombstones_expire_after_the_grace_period, principal_indexes_end_with_their_sessions,
+            scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,
             wait_runs_on_the_node_of_the_write, store_survives_cluster_master_failures,
             store_follows_a_sentinel_failover,
@@ -592,6 +593,120 @@ pub async fn the_key_expires_at_the_session_expiry<C: Connect>(c: &C) {
     ));
 }
 
+/// The server's clock less the clock-skew bound: the slowest application clock the contract
+/// allows. A store estimates a new index entry's expiry on its own clock plus that bound, so
+/// with this clock the estimate is the server's, and the test need not wait 30 s for it.
+#[derive(Debug)]
+struct Behind;
+
+impl Clock for Behind {
+    fn now(&self) -> Timestamp {
+        let now = SystemClock.now().as_millis();
+        Timestamp::from_millis(now - session_core::CLOCK_SKEW_BOUND.as_millis() as u64)
+    }
+}
+
+/// Every key of `namespace` on a standalone server (`SCAN`).
+async fn keys_of<T: Transport>(t: &T, namespace: &str) -> Vec<String> {
+    let pattern = format!("{namespace}:*");
+    let mut cursor = "0".to_owned();
+    let mut keys = Vec::new();
+    loop {
+        let reply = raw(
+            t,
+            "",
+            "SCAN",
+            &[&cursor, "MATCH", &pattern, "COUNT", "1000"],
+        )
+        .await;
+        let Reply::Array(mut parts) = reply else {
+            panic!("SCAN: {reply:?}")
+        };
+        let (Some(Reply::Array(found)), Some(Reply::Bytes(next))) = (parts.pop(), parts.pop())
+        else {
+            panic!("SCAN reply")
+        };
+        keys.extend(found.into_iter().map(|k| match k {
+            Reply::Bytes(k) => String::from_utf8_lossy(&k).into_owned(),
+            other => panic!("SCAN key {other:?}"),
+        }));
+        cursor = String::from_utf8_lossy(&next).into_owned();
+        if cursor == "0" {
+            return keys;
+        }
+    }
+}
+
+/// A principal's index has an expiry from its first entry on, follows its sessions' touches,
+/// and ends within the delete grace of its last session: once every session has ended
+/// (expired, deleted, rotated away) and the graces have passed, the namespace holds no key.
+pub async fn principal_indexes_end_with_their_sessions<C: Connect>(c: &C) {
+    let dep = topology::shared(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let policy = Policy {
+        default_idle_timeout: Duration::from_millis(600),
+        touch_interval: Duration::from_millis(100),
+        delete_grace: Duration::from_millis(400),
+        rotate_grace: Duration::from_millis(400),
+        ..Policy::default()
+    };
+    let store = c
+        .store(fast(&dep, policy))
+        .await
+        .expect("store")
+        .with_clock(Arc::new(Behind));
+    let t = store.transport();
+    let namespace = store.layout().namespace().as_str().to_owned();
+    let index = store.layout().principal_key("ann");
+    let with_ann = || NewSession::new().principal("ann");
+    let kept = store.create(with_ann()).await.unwrap().token;
+    let Reply::Int(ttl) = raw(t, &index, "PTTL", &[&index]).await else {
+        panic!("PTTL")
+    };
+    assert!(
+        (600..=1100).contains(&ttl),
+        "the index expires with its entry: {ttl} ms"
+    );
+    let later = store.create(NewSession::new()).await.unwrap().token;
+    store
+        .apply(&later, &Delta::new().set_principal("ann"))
+        .await
+        .unwrap();
+    let rotated = store.create(with_ann()).await.unwrap().token;
+    store.rotate(&rotated).await.unwrap();
+    let deleted = store.create(with_ann()).await.unwrap().token;
+    store.delete(&deleted).await.unwrap();
+
+    // `kept` stays in use (loads that touch, and touches) long after the others ended and
+    // after the index's first expiry: the index follows it.
+    let start = Instant::now();
+    let mut step = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        if step % 2 == 0 {
+            assert!(store.load(&kept).await.unwrap().is_some());
+        } else {
+            store.touch(&kept).await.unwrap();
+        }
+        step += 1;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    assert_eq!(
+        store.sessions_of("ann").await.unwrap(),
+        vec![kept.handle()],
+        "the index outlived its first expiry with the session it lists"
+    );
+    assert_eq!(
+        keys_of(t, &namespace).await.len(),
+        2,
+        "the session and its index"
+    );
+
+    // Left alone, the session expires (600 ms) and its index within the grace (400 ms).
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(keys_of(t, &namespace).await, Vec::<String>::new());
+}
+
 /// A deleted session's key becomes a tombstone that expires after the grace period, so the
 /// memory is freed.
 pub async fn tombstones_expire_after_the_grace_period<C: Connect>(c: &C) {
@@ -704,8 +819,8 @@ pub async fn unavailable_servers_give_typed_errors<C: Connect>(c: &C) {
         t.elapsed()
     );
     assert!(
-        matches!(down, Err(Error::Backend(_) | Error::Timeout)),
-        "{down:?}"
+        matches!(down, Err(Error::Unavailable(_) | Error::Timeout)),
+        "a stopped server is a typed error: {down:?}"
     );
     // Bounded by a couple of connect timeouts (2 s by default): a stopped container's
     // address answers only when ARP gives up (about 3 s), a stopped process at once.

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cookie::{Key, SameSite};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use session_core::{Error, RetryPolicy, SessionStore};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -183,6 +183,9 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
     let mut state = session.inner.state.lock().await;
     state.finished = true;
     let mut outcome = session.save_pending(&mut state).await;
+    // Set when another request rotated the token first: its response carries the new
+    // cookie, which this one must not overwrite with the old token.
+    let mut leave_cookie = false;
     if outcome.is_ok()
         && state.rotate
         && !state.new_token
@@ -200,6 +203,7 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
                 // first and sends the client the new token; this response leaves the cookie
                 // alone, and the old token forwards until then.
                 tracing::debug!(old = %old.handle(), %successor, "session rotated by another request");
+                leave_cookie = true;
                 Ok(())
             }
             Err(Error::NotFound { .. }) => {
@@ -213,6 +217,7 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
         };
     }
     let cookie = match (&state.token, state.new_token) {
+        _ if leave_cookie => None,
         (Some(token), true) => Some(config.cookie.set_cookie(token, idle(&state, config))),
         (Some(token), false)
             if config.cookie.lifetime == CookieLifetime::Persistent && state.touched =>
@@ -224,10 +229,7 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
     };
     drop(state);
     if let Err(error) = outcome {
-        let status = match error {
-            Error::Conflict { .. } => StatusCode::CONFLICT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = crate::extract::status_of(&error);
         match config.save_failure {
             SaveFailure::Fail => {
                 tracing::error!(%error, "session changes not saved; failing the request");

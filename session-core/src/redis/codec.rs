@@ -14,7 +14,7 @@ use crate::handle::SessionHandle;
 use crate::model::PreparedNew;
 use crate::policy::Limits;
 use crate::session::{Attribute, Deadline, Session};
-use crate::time::duration_millis;
+use crate::time::{Timestamp, duration_millis};
 
 /// What a session key holds, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +341,17 @@ pub(crate) fn int(reply: Reply) -> Result<i64> {
     }
 }
 
+/// What a write that moved a session's expiry or set its principal tells the store, so that
+/// the principal's index outlives the session ([`Answer::index_follow`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexFollow {
+    pub principal: String,
+    /// The session's expiry before the write.
+    pub before: Timestamp,
+    /// Its expiry after.
+    pub after: Timestamp,
+}
+
 /// A script's answer: its status word and the rest.
 pub(crate) struct Answer {
     pub status: Cow<'static, str>,
@@ -399,6 +410,33 @@ impl Answer {
             .unwrap_or_default()
     }
 
+    /// The tail a script adds after a write that moved the expiry of a session with a
+    /// principal, or set its principal: `'INDEX'`, the principal, the expiry before and
+    /// after (see `lua/prelude.lua`). `None` when the answer ends here.
+    pub(crate) fn index_follow(&mut self) -> Result<Option<IndexFollow>> {
+        match self.rest.next() {
+            None => Ok(None),
+            Some(Reply::Bytes(word)) if &word[..] == b"INDEX" => {
+                let principal = String::from_utf8(
+                    bytes(
+                        self.rest
+                            .next()
+                            .ok_or_else(|| Error::backend("script reply too short"))?,
+                    )?
+                    .to_vec(),
+                )
+                .map_err(|_| corrupt("a principal that is not UTF-8"))?;
+                let ms = |n: i64| Timestamp::from_millis(n.max(0) as u64);
+                Ok(Some(IndexFollow {
+                    principal,
+                    before: ms(self.int()?),
+                    after: ms(self.int()?),
+                }))
+            }
+            Some(other) => Err(reply_error(other, "the end of a script's answer")),
+        }
+    }
+
     /// The answers every script shares; `Ok(None)` for a status the caller handles.
     pub(crate) fn common(&mut self, handle: SessionHandle) -> Result<Option<SessionHandle>> {
         match &*self.status {
@@ -410,13 +448,14 @@ impl Answer {
     }
 }
 
-/// Decodes an `apply` answer: the result, or a forward to follow.
+/// Decodes an `apply` answer: the result (and what the principal's index must follow), or a
+/// forward to follow.
 pub(crate) fn apply_answer(
     mut a: Answer,
     delta: &Delta,
     handle: SessionHandle,
     limits: &Limits,
-) -> Result<Result<Applied, SessionHandle>> {
+) -> Result<Result<(Applied, Option<IndexFollow>), SessionHandle>> {
     if let Some(to) = a.common(handle)? {
         return Ok(Err(to));
     }
@@ -432,11 +471,20 @@ pub(crate) fn apply_answer(
     match &*a.status {
         "OK" => {
             let version = a.int()? as u64;
-            let increments = a.rest.map(int).collect::<Result<Vec<_>>>()?;
-            Ok(Ok(Applied {
-                version,
-                increments,
-            }))
+            let count = delta
+                .ops()
+                .iter()
+                .filter(|op| matches!(op, Op::Increment { .. }))
+                .count();
+            let increments = (0..count).map(|_| a.int()).collect::<Result<Vec<_>>>()?;
+            let follow = a.index_follow()?;
+            Ok(Ok((
+                Applied {
+                    version,
+                    increments,
+                },
+                follow,
+            )))
         }
         "CONFLICT" => Err(Error::Conflict {
             current_version: a.int()? as u64,

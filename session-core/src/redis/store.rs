@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::codec::{self, Answer, Lookup};
+use super::codec::{self, Answer, IndexFollow, Lookup};
 use super::hint::Forms;
 use super::layout::KeyLayout;
 use super::layout::META_FIELD;
@@ -19,10 +19,10 @@ use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
 use crate::handle::SessionHandle;
 use crate::model::{past_deadline, prepare_new, validate_names};
-use crate::policy::{MAX_FORWARDS, Policy, validate_principal};
+use crate::policy::{CLOCK_SKEW_BOUND, MAX_FORWARDS, Policy, validate_principal};
 use crate::session::{NewSession, Session};
 use crate::store::{Created, SessionStore};
-use crate::time::{Clock, SystemClock, Timestamp};
+use crate::time::{Clock, SystemClock, Timestamp, duration_millis};
 use crate::token::SessionToken;
 
 /// Fresh tokens tried before giving up (see `MemoryStore`); rotation also starts again
@@ -57,7 +57,10 @@ fn attributes_only(delta: &Delta) -> bool {
 
 /// What the touch script found.
 enum Touched {
-    At { last_access: Timestamp },
+    At {
+        last_access: Timestamp,
+        follow: Option<IndexFollow>,
+    },
     Gone,
     Moved(SessionHandle),
 }
@@ -67,6 +70,7 @@ fn touch_answer(mut a: Answer) -> Result<Touched> {
     match &*a.status {
         "OK" => Ok(Touched::At {
             last_access: ms(a.int()?),
+            follow: a.index_follow()?,
         }),
         "NOTFOUND" => Ok(Touched::Gone),
         "MOVED" => Ok(Touched::Moved(a.handle()?)),
@@ -257,17 +261,83 @@ impl<T: Transport> Store<T> {
             .ok_or_else(|| Error::backend(format!("{name}: no reply")))
     }
 
-    async fn index_add(&self, principal: &str, handle: &SessionHandle) -> Result<()> {
-        // Written before the session, so a crash in between leaves a stale entry (pruned when
-        // read) rather than a session that "log out everywhere" cannot find.
+    /// Adds `handle` to `principal`'s index and keeps the index until at least `until`.
+    ///
+    /// The index is a key of its own (another slot), so no script can keep it in step with
+    /// its sessions. It is written before a session joins it, so a crash in between leaves a
+    /// stale entry (pruned when read) rather than a session "log out everywhere" cannot find;
+    /// and its expiry only grows (`NX` sets the first, `GT` extends), to cover the latest
+    /// expiry of its members plus the delete grace ([`Store::index_until`]), so it ends soon
+    /// after its last session instead of living forever.
+    async fn index_add(
+        &self,
+        principal: &str,
+        handle: &SessionHandle,
+        until: Timestamp,
+    ) -> Result<()> {
         let key = self.layout.principal_key(principal);
-        let member = Cow::Owned(handle.to_hex().into_bytes());
-        match self
-            .one(&key, "SADD", vec![Cow::Borrowed(key.as_bytes()), member])
-            .await?
+        let at = codec::num(until.as_millis());
+        let key_arg = || Cow::Borrowed(key.as_bytes());
+        let commands = [
+            Command::Plain(
+                "SADD",
+                vec![key_arg(), Cow::Owned(handle.to_hex().into_bytes())],
+            ),
+            Command::Plain(
+                "PEXPIREAT",
+                vec![key_arg(), at.clone(), Cow::Borrowed(b"NX")],
+            ),
+            Command::Plain("PEXPIREAT", vec![key_arg(), at, Cow::Borrowed(b"GT")]),
+        ];
+        // Idempotent, so safe to send again.
+        let replies = self.transport.batch(&key, &commands, false).await?;
+        for (reply, name) in replies.into_iter().zip(["SADD", "PEXPIREAT", "PEXPIREAT"]) {
+            if !matches!(reply, Reply::Int(_)) {
+                return Err(codec::reply_error(reply, name));
+            }
+        }
+        Ok(())
+    }
+
+    /// When a principal's index may end, given a member's expiry: in whole epochs of half
+    /// the delete grace, between half a grace and one grace after it. Epochs let a touch
+    /// that moves the expiry within one leave the index alone ([`Store::follow_index`]).
+    fn index_until(&self, expiry: Timestamp) -> Timestamp {
+        let epoch = (duration_millis(self.policy.delete_grace) / 2).max(1);
+        Timestamp::from_millis((expiry.as_millis() / epoch + 2) * epoch)
+    }
+
+    /// The latest a session touched now with `idle_timeout` can expire: the server sets its
+    /// last access, by a clock that may run [`CLOCK_SKEW_BOUND`] ahead of ours.
+    fn expiry_bound(&self, idle_timeout: Duration) -> Timestamp {
+        self.clock
+            .now()
+            .saturating_add(CLOCK_SKEW_BOUND.saturating_add(idle_timeout))
+    }
+
+    /// After a write moved the expiry of `handle`'s session (or set its principal), extends
+    /// the principal's index to cover it, unless the index already does: until `covered`
+    /// when the caller added the entry before the write, else until the epoch of the expiry
+    /// before.
+    ///
+    /// Best effort: the write has landed, so a failure here must not report it as failed
+    /// (a retried increment would count twice). It is logged; the index then lasts as the
+    /// session's previous expiry required, and the session's next touch into a later epoch
+    /// adds the entry again.
+    async fn follow_index(
+        &self,
+        handle: &SessionHandle,
+        follow: Option<IndexFollow>,
+        covered: Option<Timestamp>,
+    ) {
+        let Some(f) = follow else {
+            return;
+        };
+        let until = self.index_until(f.after);
+        if until > covered.unwrap_or_else(|| self.index_until(f.before))
+            && let Err(error) = self.index_add(&f.principal, handle, until).await
         {
-            Reply::Int(_) => Ok(()),
-            other => Err(codec::reply_error(other, "SADD")),
+            tracing::warn!(%error, %handle, "the principal's index could not follow the session's expiry");
         }
     }
 
@@ -325,7 +395,13 @@ impl<T: Transport> Store<T> {
                 .ok_or_else(|| Error::backend("short batch reply"))?;
             if let Some(reply) = replies.next() {
                 match touch_answer(Answer::of(reply, TOUCH.name)?)? {
-                    Touched::At { last_access } => touched_at = Some(last_access),
+                    Touched::At {
+                        last_access,
+                        follow,
+                    } => {
+                        self.follow_index(&handle, follow, None).await;
+                        touched_at = Some(last_access);
+                    }
                     Touched::Gone => {}
                     Touched::Moved(next) => return Ok(Lookup::Moved(next)),
                 }
@@ -360,7 +436,12 @@ impl<T: Transport> Store<T> {
                 // the touch lands, the load still returns what it read.
                 let threshold = codec::ms(threshold);
                 let (answer, _) = self.write(&key, &TOUCH, vec![threshold], false).await?;
-                if let Touched::At { last_access } = touch_answer(answer)? {
+                if let Touched::At {
+                    last_access,
+                    follow,
+                } = touch_answer(answer)?
+                {
+                    self.follow_index(&handle, follow, None).await;
                     session.last_access = session.last_access.max(last_access);
                 }
             }
@@ -377,7 +458,7 @@ impl<T: Transport> Store<T> {
         args: Vec<Arg<'_>>,
         unsafe_to_resend: bool,
         ok: impl Fn(&mut Answer) -> Result<R>,
-    ) -> Result<R> {
+    ) -> Result<(SessionHandle, R)> {
         let asked = token.handle();
         let mut handle = asked;
         let commands = self.script_batch(script, args);
@@ -397,7 +478,7 @@ impl<T: Transport> Store<T> {
             }
             let result = ok(&mut answer)?;
             self.durable(waited)?;
-            return Ok(result);
+            return Ok((handle, result));
         }
         Err(Error::NotFound { handle: asked })
     }
@@ -473,7 +554,8 @@ impl<T: Transport> SessionStore for Store<T> {
             let handle = token.handle();
             tracing::Span::current().record("handle", tracing::field::display(&handle));
             if let Some(p) = &new.principal {
-                self.index_add(p, &handle).await?;
+                let until = self.index_until(self.expiry_bound(new.idle_timeout));
+                self.index_add(p, &handle, until).await?;
             }
             let (mut answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
             match &*answer.status {
@@ -523,6 +605,17 @@ impl<T: Transport> SessionStore for Store<T> {
             Op::SetPrincipal(p) => Some(p.clone()),
             _ => None,
         });
+        // The idle timeout the session may have after the delta, for the index's first
+        // expiry (the answer then gives the real one).
+        let idle = delta
+            .ops()
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                Op::SetIdleTimeout(d) => Some(*d),
+                _ => None,
+            })
+            .unwrap_or(self.policy.default_idle_timeout);
         let (script, args) = if attributes_only(delta) {
             let hashed = self.forms.hashed(&token.handle());
             (
@@ -534,6 +627,7 @@ impl<T: Transport> SessionStore for Store<T> {
         };
         let mut commands = self.script_batch(script, args);
         let mut indexed = Vec::new();
+        let covered = self.index_until(self.expiry_bound(idle));
         let mut handle = token.handle();
         for hop in 0..=MAX_FORWARDS {
             if hop > 0
@@ -546,12 +640,14 @@ impl<T: Transport> SessionStore for Store<T> {
             if let Some(Some(p)) = &principal
                 && !indexed.contains(&handle)
             {
-                self.index_add(p, &handle).await?;
+                self.index_add(p, &handle, covered).await?;
                 indexed.push(handle);
             }
             let (answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
             match codec::apply_answer(answer, delta, token.handle(), &limits)? {
-                Ok(applied) => {
+                Ok((applied, follow)) => {
+                    let covered = principal.is_some().then_some(covered);
+                    self.follow_index(&handle, follow, covered).await;
                     self.durable(waited)?;
                     return Ok(applied);
                 }
@@ -565,8 +661,14 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
     async fn touch(&self, token: &SessionToken) -> Result<()> {
-        self.follow(token, &TOUCH, vec![Cow::Borrowed(b"0")], false, |_| Ok(()))
-            .await
+        let (handle, follow) = self
+            .follow(token, &TOUCH, vec![Cow::Borrowed(b"0")], false, |a| {
+                a.int()?; // the last access
+                a.index_follow()
+            })
+            .await?;
+        self.follow_index(&handle, follow, None).await;
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", name = "session.delete", skip_all, fields(handle = %token.handle()))]
@@ -574,6 +676,7 @@ impl<T: Transport> SessionStore for Store<T> {
         let grace = codec::ms(self.policy.delete_grace);
         self.follow(token, &DELETE, vec![grace], false, |a| Ok(a.int()? == 1))
             .await
+            .map(|(_, deleted)| deleted)
     }
 
     #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
@@ -587,18 +690,19 @@ impl<T: Transport> SessionStore for Store<T> {
         for _ in 0..ATTEMPTS {
             // The principal's index gets the new handle before the session moves, so a crash
             // in between leaves a stale entry, never a session "log out everywhere" misses.
-            let principal = match self.stored(&key).await?.decode(old)? {
+            let (principal, idle) = match self.stored(&key).await?.decode(old)? {
                 Lookup::Live(session) => {
                     version = session.version;
-                    session.principal
+                    (session.principal, session.idle_timeout)
                 }
                 Lookup::Gone => return Err(Error::NotFound { handle: old }),
                 Lookup::Moved(successor) => return Err(Error::Rotated { successor }),
             };
             let new = self.successor_token(&old).await?;
             let new_handle = new.handle();
+            let until = self.index_until(self.expiry_bound(idle));
             if let Some(p) = &principal {
-                self.index_add(p, &new_handle).await?;
+                self.index_add(p, &new_handle, until).await?;
             }
             let args = vec![
                 Cow::Owned(self.key(&new_handle).into_bytes()),
@@ -609,6 +713,10 @@ impl<T: Transport> SessionStore for Store<T> {
             let (mut answer, waited) = self.write(&key, &ROTATE, args, true).await?;
             match &*answer.status {
                 "OK" => {
+                    // A concurrent delta may have lengthened the idle timeout since the read.
+                    let follow = answer.index_follow()?;
+                    self.follow_index(&new_handle, follow, Some(until)).await;
+                    self.forms.found(new_handle, self.forms.hashed(&old));
                     self.durable(waited)?;
                     return Ok(new);
                 }

@@ -2,8 +2,9 @@
 --   V session version (decimal) | A attribute version (8 bytes, little-endian) | X absent,
 --   op count, ops as (kind, a, b): P put name value | R remove name | I increment name by
 --   | T idle ms | D deadline mode ms | U principal ('' clears) | H touch.
--- Replies {'OK', version, increment results...} (without increment results: the bare
---   version, an integer reply, which Redis 7.0 answers cheaper than a table)
+-- Replies {'OK', version, increment results...} (then index_follow's tail when the delta moved
+--   the expiry of a session with a principal, or set it; without increment results or that
+--   tail: the bare version, an integer reply, which Redis 7.0 answers cheaper than a table)
 --   | {'NOTFOUND'} | {'MOVED', handle} | {'CONFLICT', version} | {'TYPE', op}
 --   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Everything is checked before
 --   the first write: nothing is written unless the reply is OK.
@@ -138,10 +139,14 @@ if size > tonumber(ARGV[1]) then
 end
 
 local meta_changed = a ~= m.a or i ~= m.i or d ~= m.d
+local before, principal_changed = expiry(m.a, m.i, m.d), p ~= m.p
 m.v, m.z, m.a, m.i, m.d, m.p = m.v + 1, size, a, i, d, p
 save(m, cur)
 if meta_changed then
   expire_at(a, i, d, now)
+end
+if p and (meta_changed or principal_changed) then
+  return index_follow(results, p, before, expiry(a, i, d))
 end
 if #results == 2 then
   return results[2]

@@ -121,6 +121,15 @@ local function expire_at(a, i, d, now)
   end
 end
 
+-- After a write that moved the expiry of a session with a principal (or set the principal),
+-- its answer ends with what the store needs to keep the principal's index at least as long
+-- as the session: 'INDEX', the principal, the expiry before and after.
+local function index_follow(reply, p, before, after)
+  local n = #reply
+  reply[n + 1], reply[n + 2], reply[n + 3], reply[n + 4] = 'INDEX', p, before, after
+  return reply
+end
+
 -- Common answers for a session that is not live.
 local function not_live(state, detail)
   if state == 'MOVED' then

@@ -3,7 +3,7 @@
 -- indexed the new handle under ('' for none). Moves the session to the new key and turns the
 -- old one into a forward in one step, so no write lands between the copy and the forward,
 -- and a second rotation of the old token finds the forward instead of a session.
--- Replies {'OK'} | {'TAKEN'} (the new key is in use) | {'CHANGED'} (the principal is not the
+-- Replies {'OK'} (then index_follow's tail for a session with a principal) | {'TAKEN'} (the new key is in use) | {'CHANGED'} (the principal is not the
 --   one indexed) | {'NOTFOUND'} | {'MOVED', handle} (rotated already) | {'CORRUPT', reason}.
 local state, m = meta(false)
 if state ~= 'LIVE' then
@@ -27,6 +27,10 @@ if now > m.a then
     redis.call('HSET', new, META, pack_meta(m))
   end
 end
-redis.call('PEXPIREAT', new, int(expiry(m.a, m.i, m.d)))
+local exp = expiry(m.a, m.i, m.d)
+redis.call('PEXPIREAT', new, int(exp))
 redis.call('SET', key, string.char(LAYOUT, MOVED) .. ARGV[1], 'PX', ARGV[2])
+if m.p then
+  return index_follow({ 'OK' }, m.p, exp, exp)
+end
 return { 'OK' }
