@@ -32,6 +32,7 @@ macro_rules! redis_store_checks {
             round_trips_and_redis_commands_per_operation, sessions_change_form_with_their_size,
             loads_touch_only_when_due,
             the_key_expires_at_the_session_expiry, loads_tolerate_clock_skew,
+            failed_applies_leave_the_key_untouched,
             tombstones_expire_after_the_grace_period, principal_indexes_end_with_their_sessions,
             scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,
@@ -591,6 +592,132 @@ pub async fn the_key_expires_at_the_session_expiry<C: Connect>(c: &C) {
             .await,
         Err(Error::NotFound { .. })
     ));
+}
+
+/// A session key's bytes: a packed session's string, or a hashed one's fields and values
+/// sorted (a hash's `DUMP` is no good: Redis rehashes a large hash incrementally on reads
+/// too, which reorders it), and its expiry instant.
+async fn key_bytes<T: Transport>(t: &T, key: &str) -> (Vec<Vec<u8>>, Reply) {
+    let content = match raw(t, key, "GET", &[key]).await {
+        Reply::Bytes(packed) => vec![packed.to_vec()],
+        _ => match raw(t, key, "HGETALL", &[key]).await {
+            Reply::Array(items) => {
+                let mut pairs: Vec<Vec<u8>> = items
+                    .chunks(2)
+                    .map(|pair| {
+                        pair.iter()
+                            .flat_map(|r| match r {
+                                Reply::Bytes(b) => [&b[..], b"\0"].concat(),
+                                other => panic!("HGETALL item {other:?}"),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                pairs.sort();
+                pairs
+            }
+            other => panic!("HGETALL: {other:?}"),
+        },
+    };
+    (content, raw(t, key, "PEXPIRETIME", &[key]).await)
+}
+
+/// A failed apply leaves the session's key byte for byte as it was (its string, or its
+/// hash's fields and values, and its expiry instant), whatever the session's form, the script (`apply_attrs`, or `apply` for a
+/// delta that also touches) and the failure (a guard, a counter of the wrong type, an
+/// overflow, the size limit), after any number of operations that would have succeeded:
+/// generated sessions and deltas (`SESSION_TESTKIT_CASES` scales the count).
+pub async fn failed_applies_leave_the_key_untouched<C: Connect>(c: &C) {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let dep = topology::shared(topology::Topology::Standalone)
+        .await
+        .expect("redis");
+    let policy = Policy {
+        limits: session_core::Limits {
+            max_value_bytes: 3000,
+            max_session_bytes: 9000,
+            max_delta_ops: 16,
+        },
+        ..Policy::default()
+    };
+    let store = c.store(fast(&dep, policy)).await.expect("store");
+    let t = store.transport();
+    const NAMES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+    // Attributes of up to 3,000 bytes: sessions on both sides of the packing line.
+    let session = proptest::collection::vec((0..NAMES.len(), 1usize..3000), 0..5);
+    let ops = proptest::collection::vec((0..NAMES.len(), proptest::option::of(1usize..600)), 0..5);
+    let strategy = (session, ops, 0u8..6, any::<bool>());
+    let mut runner = TestRunner::deterministic();
+    let (mut packed, mut hashed) = (0, 0);
+    for case in 0..crate::workload::cases(40) {
+        let (attributes, ops, failure, general) = strategy
+            .new_tree(&mut runner)
+            .expect("a generated case")
+            .current();
+        let mut new = NewSession::new()
+            .put_bytes("count", b"5".to_vec())
+            .put_bytes("text", b"abc".to_vec());
+        for (name, len) in &attributes {
+            new = new.put_bytes(NAMES[*name], vec![b'v'; *len]);
+        }
+        let created = match store.create(new).await {
+            Ok(created) => created,
+            Err(Error::LimitExceeded { .. }) => continue,
+            Err(e) => panic!("case {case}: create: {e:?}"),
+        };
+        let mut delta = Delta::new();
+        for (name, len) in &ops {
+            delta = match len {
+                Some(len) => delta.put_bytes(NAMES[*name], vec![b'w'; *len]),
+                None => delta.remove(NAMES[*name]),
+            };
+        }
+        if general {
+            delta = delta.touch();
+        }
+        let version = created.session.version;
+        let delta = match failure {
+            0 => delta.if_session_version(version + 5),
+            1 => delta.increment("text", 1),
+            2 => delta.increment("count", session_core::MAX_COUNTER),
+            3 => delta
+                .put_bytes("big1", vec![b'x'; 3000])
+                .put_bytes("big2", vec![b'y'; 3000])
+                .put_bytes("big3", vec![b'z'; 3000]),
+            4 => delta.if_attribute_version("count", version + 5),
+            _ => delta.if_absent("text"),
+        };
+        let key = store.layout().session_key(&created.token.handle());
+        let Reply::Bytes(form) = raw(t, &key, "TYPE", &[&key]).await else {
+            panic!("TYPE")
+        };
+        if &form[..] == b"hash" {
+            hashed += 1;
+        } else {
+            packed += 1;
+        }
+        let before = key_bytes(t, &key).await;
+        let result = store.apply(&created.token, &delta).await;
+        let expected = match failure {
+            0 | 4 | 5 => matches!(result, Err(Error::Conflict { .. })),
+            1 => matches!(result, Err(Error::TypeMismatch { .. })),
+            2 => matches!(result, Err(Error::Overflow { .. })),
+            _ => matches!(result, Err(Error::LimitExceeded { .. })),
+        };
+        assert!(expected, "case {case}: {delta:?} answered {result:?}");
+        assert_eq!(
+            key_bytes(t, &key).await,
+            before,
+            "case {case}: the failed {delta:?} changed the key"
+        );
+    }
+    assert!(
+        packed > 0 && hashed > 0,
+        "both forms met: {packed} packed, {hashed} hashed"
+    );
 }
 
 /// The server's clock less the clock-skew bound: the slowest application clock the contract
