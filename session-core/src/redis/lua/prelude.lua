@@ -111,6 +111,16 @@ local function save(m, cur)
   maybe_repack(record, m.z)
 end
 
+-- Writes `m`'s last access into the session at `target` (in the form it was read in): of a
+-- packed session only its 8 bytes, not the session.
+local function write_last_access(target, m)
+  if form == 'S' then
+    redis.call('SETRANGE', target, LAST_ACCESS_AT, struct.pack('<I8', m.a))
+  else
+    redis.call('HSET', target, META, pack_meta(m))
+  end
+end
+
 -- Moves the key's expiry to the session's expiry instant (or ends it now).
 local function expire_at(a, i, d, now)
   local exp = expiry(a, i, d)

@@ -21,11 +21,7 @@ redis.call('COPY', key, new)
 local now = now_ms()
 if now > m.a then
   m.a = now
-  if form == 'S' then
-    redis.call('SETRANGE', new, LAST_ACCESS_AT, struct.pack('<I8', now))
-  else
-    redis.call('HSET', new, META, pack_meta(m))
-  end
+  write_last_access(new, m)
 end
 local exp = expiry(m.a, m.i, m.d)
 redis.call('PEXPIREAT', new, int(exp))

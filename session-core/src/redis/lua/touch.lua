@@ -10,12 +10,7 @@ local now = now_ms()
 if now > m.a and now - m.a >= tonumber(ARGV[1]) then
   local before = expiry(m.a, m.i, m.d)
   m.a = now
-  if form == 'S' then
-    -- Only the last access changes: rewrite its 8 bytes, not the session.
-    redis.call('SETRANGE', key, LAST_ACCESS_AT, struct.pack('<I8', now))
-  else
-    redis.call('HSET', key, META, pack_meta(m))
-  end
+  write_last_access(key, m)
   expire_at(m.a, m.i, m.d, now)
   if m.p then
     return index_follow({ 'OK', m.a }, m.p, before, expiry(m.a, m.i, m.d))
