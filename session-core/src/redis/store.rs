@@ -303,8 +303,20 @@ impl<T: Transport> Store<T> {
     /// the delete grace, between half a grace and one grace after it. Epochs let a touch
     /// that moves the expiry within one leave the index alone ([`Store::follow_index`]).
     fn index_until(&self, expiry: Timestamp) -> Timestamp {
-        let epoch = (duration_millis(self.policy.delete_grace) / 2).max(1);
+        let epoch = self.index_epoch();
         Timestamp::from_millis((expiry.as_millis() / epoch + 2) * epoch)
+    }
+
+    /// The epoch of [`Store::index_until`], in ms: half the delete grace.
+    fn index_epoch(&self) -> u64 {
+        (duration_millis(self.policy.delete_grace) / 2).max(1)
+    }
+
+    /// The epoch as the scripts that move expiries take it (their last argument): they
+    /// report an expiry move only when it crosses into a later epoch, so that most writes
+    /// keep their shortest answer.
+    fn epoch_arg(&self) -> Arg<'static> {
+        codec::num(self.index_epoch())
     }
 
     /// The latest a session touched now with `idle_timeout` can expire: the server sets its
@@ -383,7 +395,10 @@ impl<T: Transport> Store<T> {
         for attempt in 0..2 {
             let mut commands = vec![read_command(&key, names, hashed)];
             if pipelined_touch && attempt == 0 {
-                commands.push(Command::Script(&TOUCH, vec![Cow::Borrowed(b"0")]));
+                commands.push(Command::Script(
+                    &TOUCH,
+                    vec![Cow::Borrowed(b"0"), self.epoch_arg()],
+                ));
             }
             let mut replies = self
                 .transport
@@ -435,7 +450,8 @@ impl<T: Transport> Store<T> {
                 // The read is the load's linearization point: if the session ends before
                 // the touch lands, the load still returns what it read.
                 let threshold = codec::ms(threshold);
-                let (answer, _) = self.write(&key, &TOUCH, vec![threshold], false).await?;
+                let args = vec![threshold, self.epoch_arg()];
+                let (answer, _) = self.write(&key, &TOUCH, args, false).await?;
                 if let Touched::At {
                     last_access,
                     follow,
@@ -623,7 +639,9 @@ impl<T: Transport> SessionStore for Store<T> {
                 codec::apply_attrs_args(delta, &limits, hashed),
             )
         } else {
-            (&APPLY, codec::apply_args(delta, &limits))
+            let mut args = codec::apply_args(delta, &limits);
+            args.push(self.epoch_arg());
+            (&APPLY, args)
         };
         let mut commands = self.script_batch(script, args);
         let mut indexed = Vec::new();
@@ -662,10 +680,16 @@ impl<T: Transport> SessionStore for Store<T> {
     #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
     async fn touch(&self, token: &SessionToken) -> Result<()> {
         let (handle, follow) = self
-            .follow(token, &TOUCH, vec![Cow::Borrowed(b"0")], false, |a| {
-                a.int()?; // the last access
-                a.index_follow()
-            })
+            .follow(
+                token,
+                &TOUCH,
+                vec![Cow::Borrowed(b"0"), self.epoch_arg()],
+                false,
+                |a| {
+                    a.int()?; // the last access
+                    a.index_follow()
+                },
+            )
             .await?;
         self.follow_index(&handle, follow, None).await;
         Ok(())

@@ -1,9 +1,10 @@
 -- apply: ARGV = max session bytes, guard count, guards as (kind, name, version) with kind
 --   V session version (decimal) | A attribute version (8 bytes, little-endian) | X absent,
 --   op count, ops as (kind, a, b): P put name value | R remove name | I increment name by
---   | T idle ms | D deadline mode ms | U principal ('' clears) | H touch.
+--   | T idle ms | D deadline mode ms | U principal ('' clears) | H touch; last, the index
+--   epoch ms (see index_follow).
 -- Replies {'OK', version, increment results...} (then index_follow's tail when the delta moved
---   the expiry of a session with a principal, or set it; without increment results or that
+--   the expiry of a session with a principal into a later epoch, or set its principal; without increment results or that
 --   tail: the bare version, an integer reply, which Redis 7.0 answers cheaper than a table)
 --   | {'NOTFOUND'} | {'MOVED', handle} | {'CONFLICT', version} | {'TYPE', op}
 --   | {'OVERFLOW', op} | {'LIMIT', size} | {'CORRUPT', reason}. Everything is checked before
@@ -146,7 +147,7 @@ if meta_changed then
   expire_at(a, i, d, now)
 end
 if p and (meta_changed or principal_changed) then
-  return index_follow(results, p, before, expiry(a, i, d))
+  results = index_follow(results, p, before, expiry(a, i, d), principal_changed)
 end
 if #results == 2 then
   return results[2]

@@ -131,10 +131,17 @@ local function expire_at(a, i, d, now)
   end
 end
 
--- After a write that moved the expiry of a session with a principal (or set the principal),
--- its answer ends with what the store needs to keep the principal's index at least as long
--- as the session: 'INDEX', the principal, the expiry before and after.
-local function index_follow(reply, p, before, after)
+-- After a write that moved the expiry of a session with a principal into a later epoch
+-- (the script's last argument, in ms), or `always` (it set the principal), its answer ends
+-- with what the store needs to keep the principal's index at least as long as the session:
+-- 'INDEX', the principal, the expiry before and after.
+local function index_follow(reply, p, before, after, always)
+  if not always then
+    local epoch = tonumber(ARGV[#ARGV])
+    if math.floor(after / epoch) <= math.floor(before / epoch) then
+      return reply
+    end
+  end
   local n = #reply
   reply[n + 1], reply[n + 2], reply[n + 3], reply[n + 4] = 'INDEX', p, before, after
   return reply

@@ -27,6 +27,6 @@ local exp = expiry(m.a, m.i, m.d)
 redis.call('PEXPIREAT', new, int(exp))
 redis.call('SET', key, string.char(LAYOUT, MOVED) .. ARGV[1], 'PX', ARGV[2])
 if m.p then
-  return index_follow({ 'OK' }, m.p, exp, exp)
+  return index_follow({ 'OK' }, m.p, exp, exp, true)
 end
 return { 'OK' }

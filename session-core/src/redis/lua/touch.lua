@@ -1,4 +1,4 @@
--- touch: ARGV = threshold ms. Moves the last access to now if it is at least that old
+-- touch: ARGV = threshold ms, the index epoch ms (see index_follow). Moves the last access to now if it is at least that old
 -- (Policy::load_touch chooses the threshold; an explicit touch sends 0).
 -- Replies {'OK', last access} (then index_follow's tail when it moved the expiry of a session
 -- with a principal) | {'NOTFOUND'} | {'MOVED', handle} | {'CORRUPT', reason}.
@@ -13,7 +13,7 @@ if now > m.a and now - m.a >= tonumber(ARGV[1]) then
   write_last_access(key, m)
   expire_at(m.a, m.i, m.d, now)
   if m.p then
-    return index_follow({ 'OK', m.a }, m.p, before, expiry(m.a, m.i, m.d))
+    return index_follow({ 'OK', m.a }, m.p, before, expiry(m.a, m.i, m.d), false)
   end
 end
 return { 'OK', m.a }
