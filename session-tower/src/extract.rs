@@ -52,8 +52,11 @@ pub(crate) fn status_of(error: &session_core::Error) -> StatusCode {
     }
 }
 
-/// A [`session_core::Error`] as a response, so handlers can use `?` on session calls, with
-/// the status of [`status_of`]. The body names the error; it never holds a token.
+/// A [`session_core::Error`] as a response, so handlers can use `?` on session calls: `409
+/// Conflict` for a conflict, `400 Bad Request` for input the contract rejects, `503 Service
+/// Unavailable` when Redis could not be reached or did not answer in time, `500` otherwise
+/// (the same statuses as a save that fails under `SaveFailure::Fail`). The body names the
+/// error; it never holds a token.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct SessionError(#[from] pub session_core::Error);
