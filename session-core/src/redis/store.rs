@@ -621,17 +621,21 @@ impl<T: Transport> SessionStore for Store<T> {
             Op::SetPrincipal(p) => Some(p.clone()),
             _ => None,
         });
-        // The idle timeout the session may have after the delta, for the index's first
-        // expiry (the answer then gives the real one).
-        let idle = delta
-            .ops()
-            .iter()
-            .rev()
-            .find_map(|op| match op {
-                Op::SetIdleTimeout(d) => Some(*d),
-                _ => None,
-            })
-            .unwrap_or(self.policy.default_idle_timeout);
+        // A delta that sets a principal indexes the session before the write, until an
+        // estimate from the idle timeout it may have after the delta (the answer then gives
+        // the real expiry). Other deltas skip this: it reads the clock.
+        let covered = matches!(principal, Some(Some(_))).then(|| {
+            let idle = delta
+                .ops()
+                .iter()
+                .rev()
+                .find_map(|op| match op {
+                    Op::SetIdleTimeout(d) => Some(*d),
+                    _ => None,
+                })
+                .unwrap_or(self.policy.default_idle_timeout);
+            self.index_until(self.expiry_bound(idle))
+        });
         let (script, args) = if attributes_only(delta) {
             let hashed = self.forms.hashed(&token.handle());
             (
@@ -645,7 +649,6 @@ impl<T: Transport> SessionStore for Store<T> {
         };
         let mut commands = self.script_batch(script, args);
         let mut indexed = Vec::new();
-        let covered = self.index_until(self.expiry_bound(idle));
         let mut handle = token.handle();
         for hop in 0..=MAX_FORWARDS {
             if hop > 0
@@ -655,16 +658,15 @@ impl<T: Transport> SessionStore for Store<T> {
                 // A successor has its own form.
                 args[0] = codec::form_hint(self.forms.hashed(&handle));
             }
-            if let Some(Some(p)) = &principal
+            if let (Some(Some(p)), Some(until)) = (&principal, covered)
                 && !indexed.contains(&handle)
             {
-                self.index_add(p, &handle, covered).await?;
+                self.index_add(p, &handle, until).await?;
                 indexed.push(handle);
             }
             let (answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
             match codec::apply_answer(answer, delta, token.handle(), &limits)? {
                 Ok((applied, follow)) => {
-                    let covered = principal.is_some().then_some(covered);
                     self.follow_index(&handle, follow, covered).await;
                     self.durable(waited)?;
                     return Ok(applied);
