@@ -409,6 +409,7 @@ impl PreparedNew {
                     (name, Attribute { value, version: 1 })
                 })
                 .collect(),
+            damaged: BTreeMap::new(),
         }
     }
 }

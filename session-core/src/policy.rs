@@ -209,6 +209,7 @@ mod tests {
             deadline: None,
             principal: None,
             attributes: BTreeMap::new(),
+            damaged: BTreeMap::new(),
         };
         let (mut writes, mut scripts) = (0, 0);
         let start = session.last_access.as_millis();
@@ -289,6 +290,7 @@ mod tests {
                 deadline: None,
                 principal: None,
                 attributes: BTreeMap::new(),
+                damaged: BTreeMap::new(),
             };
             for elapsed in [0, 1, 199, 200, 201, 29_999, 30_000, 59_999, 60_000, 61_000] {
                 let s = session(1_000_000);

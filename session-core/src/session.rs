@@ -26,7 +26,14 @@ pub struct Attribute {
 ///
 /// Changing a snapshot changes nothing in the store: changes are made by applying a
 /// [`Delta`](crate::Delta). After [`load_some`](crate::SessionStore::load_some) the
-/// `attributes` hold only the names asked for (those that exist).
+/// `attributes` and `damaged` hold only the names asked for (those that exist).
+///
+/// Damage is reported at the smallest unit that holds it. Damage to the session as a whole
+/// (a record that cannot be read) makes every operation on it fail with
+/// [`Error::Corrupt`](crate::Error::Corrupt). Damage to one attribute's stored bytes (written
+/// by someone other than a store) leaves the session usable: the attribute is listed in
+/// `damaged` instead of `attributes`, reading it with [`get`](Session::get) fails with
+/// `Corrupt`, and every store rejects a delta that names it, so it is never overwritten.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The storage handle (safe to log).
@@ -45,6 +52,10 @@ pub struct Session {
     pub principal: Option<String>,
     /// Attributes by name.
     pub attributes: BTreeMap<String, Attribute>,
+    /// Attributes whose stored bytes a store could not read, by name (a name that is not
+    /// UTF-8 appears with replacement characters), with what is wrong. Empty unless
+    /// something other than a store wrote into the session.
+    pub damaged: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -58,12 +69,15 @@ impl Session {
         }
     }
 
-    /// The raw bytes of an attribute.
+    /// The raw bytes of an attribute; `None` when absent, and for a
+    /// [damaged](Session::damaged) one, which has no usable bytes ([`get`](Session::get)
+    /// tells the two apart).
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.attributes.get(name).map(|a| &a.value[..])
     }
 
-    /// An attribute decoded from JSON; `Ok(None)` when absent.
+    /// An attribute decoded from JSON; `Ok(None)` when absent, [`Error::Corrupt`] when its
+    /// stored bytes are [damaged](Session::damaged).
     ///
     /// ```
     /// # use session_core::{MemoryStore, NewSession, SessionStore};
@@ -78,6 +92,9 @@ impl Session {
     /// # }
     /// ```
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        if let Some(what) = self.damaged.get(name) {
+            return Err(Error::Corrupt(format!("attribute {name:?}: {what}")));
+        }
         self.get_bytes(name)
             .map(|bytes| {
                 serde_json::from_slice(bytes).map_err(|source| Error::Decode {

@@ -120,6 +120,7 @@ impl RecordBackend for RedisRecords {
                     (n, Attribute { value, version })
                 })
                 .collect(),
+            damaged: Default::default(),
         }))
     }
 

@@ -1,7 +1,8 @@
 //! Checks only a store on Redis has, for every Redis adapter: round trips and Redis commands
-//! per operation, the store's own expiry check, tombstones that free memory, script-cache
-//! loss, typed errors for a frozen or stopped server, no double apply when connections are
-//! cut, `WAIT` on the write's node, and master failures in a Cluster and under Sentinel.
+//! per operation, the store's own expiry check, failed writes and damaged data that leave the
+//! key untouched, tombstones that free memory, script-cache loss, typed errors for a frozen
+//! or stopped server, no double apply when connections are cut, `WAIT` on the write's node,
+//! and master failures in a Cluster and under Sentinel.
 //!
 //! An adapter runs them all with [`redis_store_checks!`](crate::redis_store_checks) and its
 //! [`Connect`].
@@ -19,8 +20,11 @@ use session_core::{
 };
 
 use crate::failover::StoreWorkload;
+
+mod damage;
 use crate::redis_factory::{Connect, Counting, settings_for};
 use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_failover_workload};
+pub use damage::damage_is_judged_alike_on_every_path;
 
 /// Expands to one `#[tokio::test]` per check, for the adapter the expression connects. Each
 /// test first needs the shared standalone deployment ([`ready`]): without Redis, every check
@@ -32,7 +36,7 @@ macro_rules! redis_store_checks {
             round_trips_and_redis_commands_per_operation, sessions_change_form_with_their_size,
             loads_touch_only_when_due,
             the_key_expires_at_the_session_expiry, loads_tolerate_clock_skew,
-            failed_applies_leave_the_key_untouched,
+            failed_applies_leave_the_key_untouched, damage_is_judged_alike_on_every_path,
             tombstones_expire_after_the_grace_period, principal_indexes_end_with_their_sessions,
             scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,

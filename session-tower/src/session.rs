@@ -419,6 +419,7 @@ impl Session {
                     Some(extra) => {
                         if let Some(Some(session)) = &mut state.loaded {
                             session.attributes.extend(extra.attributes);
+                            session.damaged.extend(extra.damaged);
                         }
                         if let Some(names) = &mut state.loaded_names {
                             names.insert(name.to_owned());

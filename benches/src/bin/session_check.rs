@@ -371,20 +371,39 @@ async fn faults<C: Connect>(name: &str, connect: &C, dep: &RedisDeployment) -> V
             }
             .await;
             lines.push(match result {
+                // "corrupted" counts sessions whose counter exceeds the increments sent (a
+                // double apply), whose version is out of step with it (a torn write), or
+                // that vanished.
                 Ok(r) => format!(
-                    "{name:<9} {fault:?} {:<8} acked {:>6}  errors {:>4}  acked lost {:>3}  corrupted {}  serving again: {}",
+                    "{name:<9} {:<6} {:<8} acked {:>6} (not durable {:>4})  errors {:>4}  \
+                     acked lost {:>3} (durable lost {:>3})  corrupted {}  \
+                     failover {}  errors until {}  serving again: {}",
+                    format!("{fault:?}"),
                     if wait { "WAIT 1" } else { "no WAIT" },
                     r.acknowledged,
+                    r.acknowledged_not_durable,
                     r.errors,
                     r.check.lost_acknowledged,
+                    r.check.lost_durable,
                     r.check.corrupted_keys,
-                    if r.acknowledged_after_heal > 0 { "yes" } else { "NO" },
+                    seconds(r.time_to_failover),
+                    seconds(r.errors_until),
+                    if r.acknowledged_after_heal > 0 {
+                        "yes"
+                    } else {
+                        "NO"
+                    },
                 ),
                 Err(e) => format!("{name:<9} {fault:?}: failed: {e}"),
             });
         }
     }
     lines
+}
+
+/// A duration as seconds with one decimal, `-` when there was none.
+fn seconds(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
 }
 
 fn print_table(rows: &[Row], elapsed: Duration) {

@@ -184,7 +184,7 @@ pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
 ) -> Result<Lookup> {
     let mut meta = None;
     let mut found = false;
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::default();
     for (field, value) in pairs {
         found = true;
         if field.as_ref() == META_FIELD {
@@ -192,10 +192,12 @@ pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
             continue;
         }
         // A field that came in its own buffer becomes the name without a copy.
-        let name = String::from_utf8(field.into())
-            .map_err(|_| corrupt("an attribute name is not UTF-8"))?;
-        let (version, value) = layout::decode_attribute(value)?;
-        attributes.insert(name, Attribute { value, version });
+        match String::from_utf8(field.into()) {
+            Ok(name) => attributes.add(name, value),
+            Err(e) => {
+                attributes.damage(String::from_utf8_lossy(e.as_bytes()).into_owned(), NOT_UTF8)
+            }
+        }
     }
     match meta {
         None if !found => Ok(Lookup::Gone),
@@ -206,6 +208,11 @@ pub fn decode_session<F: Into<Vec<u8>> + AsRef<[u8]>>(
 
 /// Decodes a packed session (a `GET` reply), keeping only the attributes in `names` when
 /// given (`load_some`). The values are slices of `packed`, not copies.
+///
+/// Entries that cannot be framed damage the whole session ([`Error::Corrupt`]); an entry
+/// whose name or stored value is unreadable damages only that attribute. A name packed
+/// twice reads as its first entry, as the scripts read it (only a foreign writer packs one
+/// twice; the next rewrite drops the second).
 pub fn decode_packed(
     handle: SessionHandle,
     mut packed: Bytes,
@@ -213,22 +220,20 @@ pub fn decode_packed(
 ) -> Result<Lookup> {
     let (record, end) = Record::decode_prefix(&packed)?;
     packed.advance(end);
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Attributes::default();
     if matches!(record, Record::Live(_)) {
         for entry in layout::decode_entries(&packed) {
             let (name, stored) = entry?;
-            let name = std::str::from_utf8(&name)
-                .map_err(|_| corrupt("an attribute name is not UTF-8"))?;
-            if names.is_some_and(|names| !names.contains(&name)) {
+            let Ok(name) = std::str::from_utf8(&name) else {
+                if names.is_none() {
+                    attributes.damage(String::from_utf8_lossy(&name).into_owned(), NOT_UTF8);
+                }
+                continue;
+            };
+            if names.is_some_and(|names| !names.contains(&name)) || attributes.has(name) {
                 continue;
             }
-            let (version, value) = layout::decode_attribute(stored)?;
-            if attributes
-                .insert(name.to_owned(), Attribute { value, version })
-                .is_some()
-            {
-                return Err(corrupt("an attribute packed twice"));
-            }
+            attributes.add(name.to_owned(), stored);
         }
     } else if !packed.is_empty() {
         return Err(corrupt("bytes after a metadata record"));
@@ -236,11 +241,37 @@ pub fn decode_packed(
     Ok(lookup(handle, record, attributes))
 }
 
-fn lookup(
-    handle: SessionHandle,
-    record: Record,
-    attributes: BTreeMap<String, Attribute>,
-) -> Lookup {
+const NOT_UTF8: &str = "its name is not UTF-8";
+
+/// A session's attributes as decoded: the readable ones, and the damaged ones with what is
+/// wrong (see [`Session::damaged`]).
+#[derive(Default)]
+struct Attributes {
+    readable: BTreeMap<String, Attribute>,
+    damaged: BTreeMap<String, String>,
+}
+
+impl Attributes {
+    fn add(&mut self, name: String, stored: Bytes) {
+        match layout::decode_attribute(stored) {
+            Ok((version, value)) => {
+                self.readable.insert(name, Attribute { value, version });
+            }
+            Err(Error::Corrupt(what)) => self.damage(name, &what),
+            Err(other) => self.damage(name, &other.to_string()),
+        }
+    }
+
+    fn damage(&mut self, name: String, what: &str) {
+        self.damaged.insert(name, what.to_owned());
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.readable.contains_key(name) || self.damaged.contains_key(name)
+    }
+}
+
+fn lookup(handle: SessionHandle, record: Record, attributes: Attributes) -> Lookup {
     match record {
         Record::Deleted => Lookup::Gone,
         Record::Moved(to) => Lookup::Moved(to),
@@ -252,7 +283,8 @@ fn lookup(
             idle_timeout: m.idle_timeout,
             deadline: m.deadline,
             principal: m.principal,
-            attributes,
+            attributes: attributes.readable,
+            damaged: attributes.damaged,
         }),
     }
 }
@@ -558,11 +590,6 @@ mod tests {
         let cases: Vec<Vec<(&[u8], Bytes)>> = vec![
             vec![(META_FIELD, Bytes::from_static(b"not a record"))],
             vec![(b"a", attr(1, "x"))],
-            vec![
-                (META_FIELD, live(None)),
-                (b"a", Bytes::from_static(b"short")),
-            ],
-            vec![(META_FIELD, live(None)), (b"\xff", attr(1, "x"))],
             vec![(META_FIELD, Bytes::from_static(b"\x01Mnot 32 bytes"))],
             vec![(META_FIELD, Bytes::from_static(b"\x01Z"))],
         ];
@@ -572,6 +599,20 @@ mod tests {
                 "{fields:?}"
             );
         }
+        // Damage to one attribute leaves the others readable.
+        let damaged: Vec<(&[u8], Bytes)> = vec![
+            (META_FIELD, live(None)),
+            (b"a", Bytes::from_static(b"short")),
+            (b"\xff", attr(1, "x")),
+            (b"c", attr(4, "7")),
+        ];
+        let Lookup::Live(s) = decode_session(h, damaged).unwrap() else {
+            panic!("live")
+        };
+        assert_eq!(s.get::<i64>("c").unwrap(), Some(7));
+        assert_eq!(s.damaged.keys().collect::<Vec<_>>(), vec!["a", "\u{fffd}"]);
+        assert!(matches!(s.get::<i64>("a"), Err(Error::Corrupt(_))));
+        assert_eq!(s.get_bytes("a"), None);
         let deleted = Bytes::from(Record::Deleted.encode());
         assert_eq!(
             decode_session(h, vec![(META_FIELD, deleted)]).unwrap(),
@@ -625,25 +666,15 @@ mod tests {
     }
 
     #[test]
-    fn garbled_packed_sessions_are_corrupt() {
+    fn garbled_packed_sessions_are_corrupt_and_damaged_entries_only_damaged() {
         let h = SessionToken::from_bytes([2; 16]).handle();
-        let twice = packed(None, &[("a", 1, "x"), ("a", 2, "y")]);
         let whole = packed(None, &[("a", 1, "x")]);
         let truncated = whole.slice(..whole.len() - 1);
-        let mut unversioned = live(None).to_vec();
-        unversioned.extend_from_slice(&[1, 0, b'a', 2, 0, 0, 0, b'x', b'y']);
         let mut after_tombstone = Record::Deleted.encode();
         after_tombstone.push(0);
-        let mut bad_name = live(None).to_vec();
-        layout::encode_entry(&mut bad_name, "\u{fffd}", 1, b"x");
-        let n = bad_name.len();
-        bad_name[n - 14] = 0xff; // the name's last byte
         for bytes in [
-            twice,
             truncated,
-            Bytes::from(unversioned),
             Bytes::from(after_tombstone),
-            Bytes::from(bad_name),
             Bytes::from_static(b"a foreign string"),
         ] {
             assert!(
@@ -654,6 +685,30 @@ mod tests {
                 "{bytes:?}"
             );
         }
+
+        // A value without its version, a name that is not UTF-8, a name packed twice.
+        let mut damaged = packed(None, &[("c", 4, "7"), ("d", 1, "x"), ("d", 2, "y")]).to_vec();
+        damaged.extend_from_slice(&[1, 0, b'a', 2, 0, 0, 0, b'x', b'y']);
+        layout::encode_entry(&mut damaged, "\u{fffd}", 1, b"x");
+        let n = damaged.len();
+        damaged[n - 14] = 0xff; // the name's last byte
+        let damaged = Bytes::from(damaged);
+        let Lookup::Live(s) = decode_packed(h, damaged.clone(), None).unwrap() else {
+            panic!("live")
+        };
+        assert_eq!(s.get::<i64>("c").unwrap(), Some(7));
+        assert_eq!(
+            s.get_bytes("d"),
+            Some(&b"x"[..]),
+            "the first entry of a name"
+        );
+        assert_eq!(s.damaged.len(), 2, "{:?}", s.damaged);
+        assert!(matches!(s.get::<i64>("a"), Err(Error::Corrupt(_))));
+        let Lookup::Live(some) = decode_packed(h, damaged, Some(&["a", "d"])).unwrap() else {
+            panic!("live")
+        };
+        assert_eq!(some.damaged.keys().collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(some.attributes.keys().collect::<Vec<_>>(), vec!["d"]);
     }
 
     #[test]

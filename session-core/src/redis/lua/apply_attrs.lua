@@ -112,6 +112,8 @@ if single_put and packed then
   local field, value = ARGV[ops_at + 2], ARGV[ops_at + 3]
   local n, pos, flen = #raw, stop + 1, #field
   local from, to, old_len = n + 1, n, 0
+  -- Every entry is framed (the session as a whole is not damaged); the first one of the
+  -- name is the attribute, and damage to it is damage to what the put names.
   while pos <= n do
     if pos + 5 > n then
       return { 'CORRUPT', 'garbled attributes' }
@@ -123,12 +125,14 @@ if single_put and packed then
     end
     local slen = struct.unpack('<I4', raw, at_len)
     local last = at_len + 3 + slen
-    if last > n or slen < VERSION_BYTES then
+    if last > n then
       return { 'CORRUPT', 'garbled attributes' }
     end
-    if nlen == flen and string.sub(raw, pos + 2, at_len - 1) == field then
+    if from > n and nlen == flen and string.sub(raw, pos + 2, at_len - 1) == field then
+      if slen < VERSION_BYTES then
+        return { 'CORRUPT', 'an attribute field without a version' }
+      end
       from, to, old_len = pos, last, slen
-      break
     end
     pos = last + 1
   end
@@ -221,6 +225,9 @@ for _ = 1, guards do
   else
     k = k + 1
     local old = before(k, ARGV[at + 1])
+    if old and #old < VERSION_BYTES then
+      return { 'CORRUPT', 'an attribute field without a version' }
+    end
     if kind == 'A' then
       holds = old and string.sub(old, 1, VERSION_BYTES) == version
     else

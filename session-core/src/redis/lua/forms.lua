@@ -1,20 +1,42 @@
 -- The two forms of a session (see layout.lua), read and written by every script.
 
 -- A packed session's entries from byte `pos` of `raw`: name -> stored value, or nil when
--- they are garbled (truncated, a value without its version, a name twice).
+-- they cannot be framed (truncated). Damage inside one entry (a value without its version,
+-- a name that is not UTF-8) is that attribute's, found when a delta names it; a name packed
+-- twice reads as its first entry (as the store's decoder reads it), and a rewrite drops the
+-- second.
 local function unpack_entries(raw, pos)
   local entries = {}
   local ok = pcall(function()
     local n, name, stored = #raw
     while pos <= n do
       name, stored, pos = struct.unpack(ENTRY_FORMAT, raw, pos)
-      if #stored < VERSION_BYTES or entries[name] then
-        error('garbled')
+      if not entries[name] then
+        entries[name] = stored
       end
-      entries[name] = stored
     end
   end)
   return ok and entries or nil
+end
+
+-- Whether the entries from byte `pos` of `raw` can be framed, read without making a Lua
+-- string of any of them (for scripts that do not change the attributes).
+local function entries_framed(raw, pos)
+  local n = #raw
+  while pos <= n do
+    if pos + 5 > n then
+      return false
+    end
+    local at_len = pos + 2 + struct.unpack('<I2', raw, pos)
+    if at_len + 3 > n then
+      return false
+    end
+    pos = at_len + 4 + struct.unpack('<I4', raw, at_len)
+    if pos - 1 > n then
+      return false
+    end
+  end
+  return true
 end
 
 local function pack_entries(entries)

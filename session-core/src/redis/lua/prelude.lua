@@ -45,8 +45,9 @@ end
 local form, entries
 
 -- The session's state, as parse_meta says, read in either form (a packed session's entries
--- only `with_entries`). Redis never shows a key past its expiry (kept at the session's
--- expiry instant), so no clock is needed to tell whether it is live.
+-- only `with_entries`; without, they are only checked to be framed, so every script rejects
+-- the same damage to the session as a whole). Redis never shows a key past its expiry (kept
+-- at the session's expiry instant), so no clock is needed to tell whether it is live.
 local function meta(with_entries)
   local raw = redis.pcall('GET', key)
   if type(raw) == 'table' then
@@ -67,9 +68,15 @@ local function meta(with_entries)
   end
   form = 'S'
   local state, m, stop = parse_meta(raw)
-  if state == 'LIVE' and with_entries then
-    entries = unpack_entries(raw, stop)
-    if not entries then
+  if state == 'LIVE' then
+    local framed
+    if with_entries then
+      entries = unpack_entries(raw, stop)
+      framed = entries ~= nil
+    else
+      framed = entries_framed(raw, stop)
+    end
+    if not framed then
       return 'CORRUPT', 'garbled attributes'
     end
   end
