@@ -25,6 +25,9 @@ pub enum SubjectKind {
     /// `EVALSHA`):
     /// the floor of any store whose writes check a condition atomically in one round trip.
     ScriptFloor,
+    /// script-floor whose script first checks that the session is live (the least read
+    /// that tells): the floor of any store whose saves keep tombstones and expiry.
+    CheckFloor,
     /// `tower-sessions-redis-store` 0.16 (fred), at its store level.
     TowerSessions,
     /// `actix-session` 0.11's `RedisSessionStore` (its own redis-rs 0.32).
@@ -33,12 +36,13 @@ pub enum SubjectKind {
 
 impl SubjectKind {
     /// Every subject, in report order.
-    pub const ALL: [SubjectKind; 7] = [
+    pub const ALL: [SubjectKind; 8] = [
         SubjectKind::OursRedis,
         SubjectKind::OursFred,
         SubjectKind::RawRedis,
         SubjectKind::RawFred,
         SubjectKind::ScriptFloor,
+        SubjectKind::CheckFloor,
         SubjectKind::TowerSessions,
         SubjectKind::ActixSession,
     ];
@@ -51,6 +55,7 @@ impl SubjectKind {
             SubjectKind::RawRedis => "raw-redis",
             SubjectKind::RawFred => "raw-fred",
             SubjectKind::ScriptFloor => "script-floor",
+            SubjectKind::CheckFloor => "check-floor",
             SubjectKind::TowerSessions => "tower-sessions",
             SubjectKind::ActixSession => "actix-session",
         }

@@ -20,6 +20,14 @@
 //! a guard holds, the size limit holds) in one round trip must be a script on Redis 7
 //! (`WATCH` needs a connection per request and a second round trip), and no script does less
 //! than these, so its figures bound from below what any such store pays, ours included.
+//!
+//! With [`Save::Checked`] it is the `check-floor` subject: the script first makes the one
+//! check no conditional save can skip, that the session is still live (and not a tombstone or
+//! expired), with the least read that tells ([`PACKED_CHECK_SCRIPT`]: `GETRANGE` of the
+//! record's state byte; [`CHECK_SCRIPT`]: `HEXISTS` of the record, as a hashed session's key
+//! exists only while it is live), then writes as the script floor does. A store that keeps
+//! guards, versions and tombstones does at least this; what ours pays above it is the price
+//! of the rest of the contract (finding the entry, versions, the size limit).
 
 use std::collections::HashMap;
 
@@ -43,6 +51,18 @@ pub const FLOOR_SCRIPT: &str = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) re
 /// the expiry, no check, a constant reply.
 pub const PACKED_FLOOR_SCRIPT: &str = "redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') return 0";
 
+/// The check-floor's save of a hashed session: the record exists (the session is live,
+/// else an error reply), then the script floor's `HSET`.
+pub const CHECK_SCRIPT: &str = "if redis.call('HEXISTS', KEYS[1], '') == 0 then \
+     return redis.error_reply('not live') end redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) \
+     return 0";
+
+/// The check-floor's save of a packed session: the record's state byte says live (`L`,
+/// else an error reply), then the script floor's `SET`.
+pub const PACKED_CHECK_SCRIPT: &str = "if redis.call('GETRANGE', KEYS[1], 1, 1) ~= 'L' then \
+     return redis.error_reply('not live') end redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') \
+     return 0";
+
 /// How the subject saves an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Save {
@@ -50,6 +70,8 @@ pub enum Save {
     Plain,
     /// `EVALSHA` of [`PACKED_FLOOR_SCRIPT`] or [`FLOOR_SCRIPT`] (`script-floor`).
     Script,
+    /// `EVALSHA` of [`PACKED_CHECK_SCRIPT`] or [`CHECK_SCRIPT`] (`check-floor`).
+    Checked,
 }
 
 /// One connection to a standalone server or a cluster.
@@ -91,9 +113,9 @@ impl ConnectionLike for RawConnection {
 
 /// The floor scripts, one per form.
 struct FloorScripts {
-    /// [`PACKED_FLOOR_SCRIPT`].
+    /// [`PACKED_FLOOR_SCRIPT`] or [`PACKED_CHECK_SCRIPT`].
     packed: redis::Script,
-    /// [`FLOOR_SCRIPT`].
+    /// [`FLOOR_SCRIPT`] or [`CHECK_SCRIPT`].
     hashed: redis::Script,
 }
 
@@ -127,12 +149,17 @@ pub async fn connect(url: &str, namespace: &str, save: Save) -> Result<RawRedis>
             return Err(BenchError::Invalid("sentinel is not benchmarked".into()));
         }
     };
-    let scripts = match save {
+    let sources = match save {
         Save::Plain => None,
-        Save::Script => {
+        Save::Script => Some((PACKED_FLOOR_SCRIPT, FLOOR_SCRIPT)),
+        Save::Checked => Some((PACKED_CHECK_SCRIPT, CHECK_SCRIPT)),
+    };
+    let scripts = match sources {
+        None => None,
+        Some((packed, hashed)) => {
             let scripts = FloorScripts {
-                packed: redis::Script::new(PACKED_FLOOR_SCRIPT),
-                hashed: redis::Script::new(FLOOR_SCRIPT),
+                packed: redis::Script::new(packed),
+                hashed: redis::Script::new(hashed),
             };
             scripts.packed.load_async(&mut connection).await?;
             scripts.hashed.load_async(&mut connection).await?;

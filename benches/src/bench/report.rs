@@ -75,6 +75,9 @@ fn describe(kind: SubjectKind) -> &'static str {
              guards, size limit) in one round trip must be a script on Redis 7, and none does \
              less: the floor of any such store over redis-rs"
         }
+        SubjectKind::CheckFloor => {
+            "script-floor whose script first checks that the session is live, with the least              read that tells (`GETRANGE` of a packed record's state byte, `HEXISTS` of a hashed              one's record), and answers an error when it is not: the floor of any store whose              saves keep tombstones and expiry; measured for apply, cycle and narrow only"
+        }
         SubjectKind::TowerSessions => {
             "`tower-sessions-redis-store` 0.16.0 (tower-sessions-core 0.14, fred 10, one client) \
              at its store level: load `GET`; apply = whole record `save` (`SET XX EXAT`); cycle \

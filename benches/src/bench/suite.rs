@@ -133,6 +133,7 @@ fn namespace(kind: SubjectKind, run: &str) -> Option<String> {
         SubjectKind::RawRedis => "rr",
         SubjectKind::RawFred => "rf",
         SubjectKind::ScriptFloor => "sf",
+        SubjectKind::CheckFloor => "cf",
         SubjectKind::ActixSession => "ac",
         SubjectKind::TowerSessions => return None,
     };
@@ -150,6 +151,9 @@ async fn build(kind: SubjectKind, target: &Target, run: &str) -> Result<Box<dyn 
         }
         SubjectKind::ScriptFloor => {
             Erased::boxed(kind, raw_redis::connect(url, &ns, Save::Script).await?)
+        }
+        SubjectKind::CheckFloor => {
+            Erased::boxed(kind, raw_redis::connect(url, &ns, Save::Checked).await?)
         }
         SubjectKind::RawFred => Erased::boxed(kind, raw_fred::connect(url, &ns).await?),
         SubjectKind::TowerSessions => Erased::boxed(kind, tower::connect(url).await?),
@@ -542,7 +546,10 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 fn is_raw(subject: SubjectKind) -> bool {
     matches!(
         subject,
-        SubjectKind::RawRedis | SubjectKind::RawFred | SubjectKind::ScriptFloor
+        SubjectKind::RawRedis
+            | SubjectKind::RawFred
+            | SubjectKind::ScriptFloor
+            | SubjectKind::CheckFloor
     )
 }
 

@@ -181,16 +181,27 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             t,
         );
         let to_floor = c.mine.zip(script_floor).map(|(m, f)| m / f);
+        // For reading the target: the least a save that checks the session is live pays.
+        let check_floor = median_ops(
+            results,
+            SubjectKind::CheckFloor,
+            Workload::Cycle,
+            Size::One,
+            t,
+        );
         check(
             format!(
                 "cycle, {t} tasks, {}: >= 0.8 x fastest peer and >= 0.95 x script floor",
                 Size::One.name()
             ),
             format!(
-                "{}; script floor (redis-rs) {}: ours/script floor {}",
+                "{}; script floor (redis-rs) {}: ours/script floor {}; check floor {}: \
+                 ours/check floor {}",
                 c.text,
                 shown(script_floor, ops_per_s),
-                fmt_ratio(to_floor)
+                fmt_ratio(to_floor),
+                shown(check_floor, ops_per_s),
+                fmt_ratio(c.mine.zip(check_floor).map(|(m, f)| m / f)),
             ),
             both(
                 judged(c.ratio, |r| r >= 0.8),
@@ -205,12 +216,18 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             Workload::Cycle,
             Size::One,
         );
+        let check_floor = cpu_us(results, SubjectKind::CheckFloor, Workload::Cycle, Size::One);
         check(
             format!(
                 "Redis CPU per cycle, {}: <= 1.5 x cheapest peer",
                 Size::One.name()
             ),
-            format!("{}{}", c.text, floor_note(script_floor, c.peer, micros)),
+            format!(
+                "{}{}{}",
+                c.text,
+                floor_note("script floor", script_floor, c.peer, micros),
+                floor_note("check floor", check_floor, c.peer, micros)
+            ),
             judged(c.ratio, |r| r <= 1.5),
         );
 
@@ -503,13 +520,14 @@ fn rounds(
 /// The script floor's figure against the same peer figure, when both were measured: what a
 /// store over redis-rs whose save is any script cannot beat on this Redis.
 fn floor_note(
+    name: &str,
     floor: Option<f64>,
     peer: Option<(SubjectKind, f64)>,
     show: impl Fn(f64) -> String,
 ) -> String {
     match floor.zip(peer) {
         Some((f, (_, p))) => format!(
-            "; script floor (redis-rs) {} = {} the same peer",
+            "; {name} (redis-rs) {} = {} the same peer",
             show(f),
             fmt_ratio(Some(f / p))
         ),

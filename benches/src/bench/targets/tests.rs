@@ -9,7 +9,7 @@ use crate::bench::lost::Lost;
 use crate::bench::plan::{TARGET_CELLS, Timing};
 use crate::bench::runner::CellStats;
 use crate::bench::suite::{Cell, CostRow, LostRow, MemoryRow, Outcome};
-use SubjectKind::{ActixSession, OursRedis, RawRedis, ScriptFloor, TowerSessions};
+use SubjectKind::{ActixSession, CheckFloor, OursRedis, RawRedis, ScriptFloor, TowerSessions};
 
 const T: usize = 256;
 
@@ -230,15 +230,18 @@ fn the_one_attribute_cycle_needs_both_the_peer_and_the_script_floor() {
         rate(&mut r, TowerSessions, Workload::Cycle, Size::One, peer);
         if let Some(floor) = floor {
             rate(&mut r, ScriptFloor, Workload::Cycle, Size::One, floor);
+            rate(&mut r, CheckFloor, Workload::Cycle, Size::One, floor * 2);
         }
         find(&evaluate(&plan(), &r), "cycle, 256 tasks, 1 x 32 B").clone()
     };
-    // 0.90 x the peer, 0.96 x the floor: both hold.
+    // 0.90 x the peer, 0.96 x the floor: both hold (the check floor is shown, not judged).
     let c = judge(900, 1000, Some(940));
     assert_eq!(c.met, Some(true), "{c:?}");
     assert!(
-        c.measured
-            .ends_with("; script floor (redis-rs) 940 ops/s: ours/script floor 0.96 x"),
+        c.measured.ends_with(
+            "; script floor (redis-rs) 940 ops/s: ours/script floor 0.96 x; \
+             check floor 1880 ops/s: ours/check floor 0.48 x"
+        ),
         "{c:?}"
     );
     // 0.90 x the peer but 0.90 x the floor: NOT met.
@@ -335,9 +338,13 @@ fn lost_updates_must_be_zero() {
 fn the_script_floor_is_set_against_the_same_peer() {
     let peer = Some((ActixSession, 6.0));
     assert_eq!(
-        floor_note(Some(9.0), peer, micros),
+        floor_note("script floor", Some(9.0), peer, micros),
         "; script floor (redis-rs) 9.0 µs = 1.50 x the same peer"
     );
-    assert_eq!(floor_note(None, peer, micros), "");
-    assert_eq!(floor_note(Some(9.0), None, micros), "");
+    assert_eq!(
+        floor_note("check floor", Some(12.0), peer, micros),
+        "; check floor (redis-rs) 12.0 µs = 2.00 x the same peer"
+    );
+    assert_eq!(floor_note("script floor", None, peer, micros), "");
+    assert_eq!(floor_note("script floor", Some(9.0), None, micros), "");
 }

@@ -19,26 +19,6 @@ local function unpack_entries(raw, pos)
   return ok and entries or nil
 end
 
--- Whether the entries from byte `pos` of `raw` can be framed, read without making a Lua
--- string of any of them (for scripts that do not change the attributes).
-local function entries_framed(raw, pos)
-  local n = #raw
-  while pos <= n do
-    if pos + 5 > n then
-      return false
-    end
-    local at_len = pos + 2 + struct.unpack('<I2', raw, pos)
-    if at_len + 3 > n then
-      return false
-    end
-    pos = at_len + 4 + struct.unpack('<I4', raw, at_len)
-    if pos - 1 > n then
-      return false
-    end
-  end
-  return true
-end
-
 local function pack_entries(entries)
   local parts, n = {}, 0
   for name, stored in pairs(entries) do

@@ -40,6 +40,26 @@ local function pack_meta(m)
   return struct.pack(META_FORMAT, LAYOUT, LIVE, m.v, m.z, m.c, m.a, m.i, m.d or 0, #p) .. p
 end
 
+-- Whether the entries from byte `pos` of `raw` can be framed, read without making a Lua
+-- string of any of them (for scripts that do not change the attributes).
+local function entries_framed(raw, pos)
+  local n = #raw
+  while pos <= n do
+    if pos + 5 > n then
+      return false
+    end
+    local at_len = pos + 2 + struct.unpack('<I2', raw, pos)
+    if at_len + 3 > n then
+      return false
+    end
+    pos = at_len + 4 + struct.unpack('<I4', raw, at_len)
+    if pos - 1 > n then
+      return false
+    end
+  end
+  return true
+end
+
 -- The form the session was read in: 'S' packed or 'H' hashed; for a packed session also
 -- its entries (name -> stored value).
 local form, entries
