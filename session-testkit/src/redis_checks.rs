@@ -22,9 +22,11 @@ use session_core::{
 use crate::failover::StoreWorkload;
 
 mod damage;
+mod recent;
 use crate::redis_factory::{Connect, Counting, settings_for};
 use crate::topology::{self, FailoverConfig, FaultKind, RedisDeployment, run_failover_workload};
 pub use damage::damage_is_judged_alike_on_every_path;
+pub use recent::a_write_after_a_read_skips_the_merge;
 
 /// Expands to one `#[tokio::test]` per check, for the adapter the expression connects. Each
 /// test first needs the shared standalone deployment ([`ready`]): without Redis, every check
@@ -37,6 +39,7 @@ macro_rules! redis_store_checks {
             loads_touch_only_when_due,
             the_key_expires_at_the_session_expiry, loads_tolerate_clock_skew,
             failed_applies_leave_the_key_untouched, damage_is_judged_alike_on_every_path,
+            a_write_after_a_read_skips_the_merge,
             tombstones_expire_after_the_grace_period, principal_indexes_end_with_their_sessions,
             scripts_reload_after_the_cache_is_flushed,
             unavailable_servers_give_typed_errors, connection_cuts_never_apply_a_write_twice,

@@ -38,6 +38,7 @@
 mod codec;
 mod hint;
 pub mod layout;
+mod recent;
 mod settings;
 mod store;
 
@@ -101,6 +102,9 @@ impl Script {
 }
 
 macro_rules! script {
+    ($name:literal bare) => {
+        Script::new($name, include_str!(concat!("lua/", $name, ".lua")))
+    };
     ($name:literal alone) => {
         Script::new(
             $name,
@@ -130,6 +134,9 @@ pub static CREATE: Script = script!("create");
 pub static APPLY: Script = script!("apply");
 /// Applies a delta of attribute operations and guards only: the lean hot path of `apply`.
 pub static APPLY_ATTRS: Script = script!("apply_attrs" alone);
+/// Sets a small packed session to what the client merged, if it holds what the client read
+/// (see `recent`).
+pub static REPLACE: Script = script!("replace" bare);
 /// Touches (if due); also the second half of a touching load.
 pub static TOUCH: Script = script!("touch");
 /// Turns a session into a tombstone.
@@ -138,7 +145,15 @@ pub static DELETE: Script = script!("delete");
 pub static ROTATE: Script = script!("rotate").with_keys("2");
 
 /// Every script, for preloading (`SCRIPT LOAD` on each node).
-pub static SCRIPTS: [&Script; 6] = [&CREATE, &APPLY, &APPLY_ATTRS, &TOUCH, &DELETE, &ROTATE];
+pub static SCRIPTS: [&Script; 7] = [
+    &CREATE,
+    &APPLY,
+    &APPLY_ATTRS,
+    &REPLACE,
+    &TOUCH,
+    &DELETE,
+    &ROTATE,
+];
 
 /// An argument of a [`Command`]. Borrowed where the bytes already exist (field names,
 /// the key, a delta's values), so building a command copies no user value and allocates

@@ -12,8 +12,10 @@ use super::codec::{self, Answer, IndexFollow, Lookup};
 use super::hint::Forms;
 use super::layout::KeyLayout;
 use super::layout::META_FIELD;
+use super::recent::{self, Recent};
 use super::{
-    APPLY, APPLY_ATTRS, Arg, CREATE, Command, DELETE, ROTATE, Reply, Script, TOUCH, Transport,
+    APPLY, APPLY_ATTRS, Arg, CREATE, Command, DELETE, REPLACE, ROTATE, Reply, Script, TOUCH,
+    Transport,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
@@ -130,6 +132,7 @@ pub struct Store<T> {
     durability: Option<Durability>,
     clock: Arc<dyn Clock>,
     forms: Forms,
+    recent: Recent,
 }
 
 impl<T: fmt::Debug> fmt::Debug for Store<T> {
@@ -155,6 +158,7 @@ impl<T: Transport> Store<T> {
             durability: None,
             clock: Arc::new(SystemClock),
             forms: Forms::default(),
+            recent: Recent::default(),
         })
     }
 
@@ -353,6 +357,29 @@ impl<T: Transport> Store<T> {
         }
     }
 
+    /// Applies `delta` ([`recent::replaceable`]) to the session `handle` as last read, with
+    /// the `replace` script (see [`recent`]). `None` when it cannot or did not write (nothing
+    /// remembered, or the session changed since it was read): then `apply_attrs` decides.
+    async fn replace(&self, handle: SessionHandle, delta: &Delta) -> Result<Option<Applied>> {
+        let Some(read) = self.recent.take(&handle) else {
+            return Ok(None);
+        };
+        let Some((packed, version)) = recent::rebuilt(&read, delta, &self.policy.limits) else {
+            return Ok(None);
+        };
+        let args = vec![Cow::Borrowed(&read[..]), Cow::Borrowed(&packed[..])];
+        let (mut answer, waited) = self.write(&self.key(&handle), &REPLACE, args, true).await?;
+        if answer.int()? == 0 {
+            return Ok(None);
+        }
+        self.recent.wrote(handle, packed);
+        self.durable(waited)?;
+        Ok(Some(Applied {
+            version,
+            increments: Vec::new(),
+        }))
+    }
+
     /// Reads a session, following forwards. `names`: only these attributes, else all.
     /// `touch`: a load, which writes a touch when one is due.
     async fn read(
@@ -392,6 +419,8 @@ impl<T: Transport> Store<T> {
         let mut hashed = self.forms.hashed(&handle);
         let mut touched_at = None;
         let mut lookup = None;
+        // A packed session as read, for the write that may follow (see `recent`).
+        let mut packed = None;
         for attempt in 0..2 {
             let mut commands = vec![read_command(&key, names, hashed)];
             if pipelined_touch && attempt == 0 {
@@ -420,6 +449,9 @@ impl<T: Transport> Store<T> {
                     Touched::Gone => {}
                     Touched::Moved(next) => return Ok(Lookup::Moved(next)),
                 }
+            }
+            if let (false, Reply::Bytes(bytes)) = (hashed, &data) {
+                packed = Some(bytes.clone());
             }
             lookup = match (&commands[0], hashed) {
                 (_, false) => codec::decode_get(handle, data, names)?,
@@ -452,6 +484,7 @@ impl<T: Transport> Store<T> {
                 let threshold = codec::ms(threshold);
                 let args = vec![threshold, self.epoch_arg()];
                 let (answer, _) = self.write(&key, &TOUCH, args, false).await?;
+                touched_at = Some(session.last_access);
                 if let Touched::At {
                     last_access,
                     follow,
@@ -461,6 +494,11 @@ impl<T: Transport> Store<T> {
                     session.last_access = session.last_access.max(last_access);
                 }
             }
+        }
+        match (&lookup, packed, touched_at) {
+            (Lookup::Live(_), Some(packed), None) => self.recent.remember(handle, &packed),
+            // A touch changed what was read.
+            _ => self.recent.forget(&handle),
         }
         Ok(lookup)
     }
@@ -636,6 +674,12 @@ impl<T: Transport> SessionStore for Store<T> {
                 .unwrap_or(self.policy.default_idle_timeout);
             self.index_until(self.expiry_bound(idle))
         });
+        if !recent::replaceable(delta) {
+            // This write makes what was read stale.
+            self.recent.forget(&token.handle());
+        } else if let Some(applied) = self.replace(token.handle(), delta).await? {
+            return Ok(applied);
+        }
         let (script, args) = if attributes_only(delta) {
             let hashed = self.forms.hashed(&token.handle());
             (
@@ -681,6 +725,7 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.touch", skip_all, fields(handle = %token.handle()))]
     async fn touch(&self, token: &SessionToken) -> Result<()> {
+        self.recent.forget(&token.handle());
         let (handle, follow) = self
             .follow(
                 token,
@@ -699,6 +744,7 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.delete", skip_all, fields(handle = %token.handle()))]
     async fn delete(&self, token: &SessionToken) -> Result<bool> {
+        self.recent.forget(&token.handle());
         let grace = codec::ms(self.policy.delete_grace);
         self.follow(token, &DELETE, vec![grace], false, |a| Ok(a.int()? == 1))
             .await
@@ -707,6 +753,7 @@ impl<T: Transport> SessionStore for Store<T> {
 
     #[tracing::instrument(level = "debug", name = "session.rotate", skip_all, fields(handle = %token.handle()))]
     async fn rotate(&self, token: &SessionToken) -> Result<SessionToken> {
+        self.recent.forget(&token.handle());
         // One script on both keys (they share a slot, see `successor_token`) moves the
         // session and leaves the forward: no write can land in between, and a concurrent
         // rotation of the same token finds the forward and gets `Error::Rotated`.
