@@ -1,9 +1,8 @@
 //! How a [`SessionStore`](session_core::SessionStore) proves it keeps the contract
-//! (`docs/semantics.md` in the repository), against real Redis.
+//! (`docs/semantics.md` in the repository).
 //!
-//! - [`topology`]: Redis on demand: standalone, Cluster (3 masters, 3 replicas) and Sentinel,
-//!   as containers (testcontainers), local `redis-server` processes, or an external URL,
-//!   with fault controls (kill, stop, restart, pause, resume, wait until healthy).
+//! Generic, for any store (no Redis, Docker or testcontainers in the dependency tree):
+//!
 //! - [`conformance`]: one async function per behaviour of the contract, a
 //!   [`conformance_suite!`] macro that makes one test per behaviour, and the property checks:
 //!   model equivalence and linearizability of concurrent histories.
@@ -13,6 +12,14 @@
 //! - [`naive`]: the negative control, a whole-record write-back store like the popular ones,
 //!   which the checks must catch losing updates.
 //! - [`history`]: calls and normalised outcomes shared by all of the above.
+//!
+//! With the `redis` feature (off by default), for stores on Redis or Valkey:
+//!
+//! - `topology`: Redis on demand: standalone, Cluster (3 masters, 3 replicas) and Sentinel,
+//!   as containers (testcontainers), local `redis-server` processes, or an external URL,
+//!   with fault controls (kill, stop, restart, pause, resume, wait until healthy).
+//! - `redis_factory`, `redis_checks`, `failover`: the conformance suites on those topologies
+//!   for an adapter, the checks only a store on Redis has, and failover workloads.
 //!
 //! # Running the suite against your store
 //!
@@ -45,26 +52,30 @@
 //! # fn main() {}
 //! ```
 //!
-//! Stores on Redis get a deployment from [`topology::shared`] (started once per test
-//! binary) and build their factory on its URL. The provider is chosen by
+//! Stores on Redis (the `redis` feature) get a deployment from `topology::shared` (started
+//! once per test binary) and build their factory on its URL. The provider is chosen by
 //! `SESSION_TESTKIT_REDIS` (`containers`, `processes`, `url`; unset or `auto`: containers if
 //! Docker answers and the image is present or can be pulled, else local `redis-server`; see
-//! [`topology::ProviderChoice`]), the container image by `REDIS_TEST_IMAGE`. Without Redis,
+//! `topology::ProviderChoice`), the container image by `REDIS_TEST_IMAGE`. Without Redis,
 //! the generated tests fail with one readable line ([`conformance::NotReady`]).
 //!
 //! # Case counts
 //!
 //! `SESSION_TESTKIT_CASES` sets the number of generated cases of every property check
 //! (defaults: 48 sequential workloads, 24 concurrent histories, chosen to keep CI within a
-//! few minutes). A soak run: `SESSION_TESTKIT_CASES=2000 cargo test -p session-testkit`.
+//! few minutes). A soak run: `SESSION_TESTKIT_CASES=2000 cargo test --workspace`.
 
 pub mod conformance;
+#[cfg(feature = "redis")]
 pub mod failover;
 pub mod history;
 pub mod linearizability;
 pub mod naive;
+#[cfg(feature = "redis")]
 pub mod redis_checks;
+#[cfg(feature = "redis")]
 pub mod redis_factory;
+#[cfg(feature = "redis")]
 pub mod topology;
 pub mod workload;
 
