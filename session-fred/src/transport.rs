@@ -241,7 +241,7 @@ impl FredTransport {
         &self,
         key: &str,
         commands: &[Command<'_>],
-        writes: bool,
+        unsafe_to_resend: bool,
         eval: bool,
     ) -> Result<Vec<Result<Value, FredError>>, FredError> {
         let client = self.pool.next();
@@ -272,7 +272,7 @@ impl FredTransport {
         // The rarer batches are futures of their own, boxed: inline, their size (fred's
         // futures, twice over for the pair) made every batch's future several kilobytes,
         // copied on every call (measured: 8 % of the client's CPU on a load at 256 tasks).
-        if let ([first, second], false) = (commands, writes) {
+        if let ([first, second], false) = (commands, unsafe_to_resend) {
             let client = client.with_options(&options);
             return Box::pin(Self::send_pair(&client, key, [first, second], eval)).await;
         }
@@ -345,7 +345,7 @@ impl Transport for FredTransport {
         &self,
         key: &str,
         commands: &[Command<'_>],
-        writes: bool,
+        unsafe_to_resend: bool,
     ) -> session_core::Result<Vec<Reply>> {
         let mut eval = false;
         let mut refusals = 0;
@@ -353,7 +353,7 @@ impl Transport for FredTransport {
         // Asked only after a failure: the clock stays off the path of a batch that succeeds.
         let retry_left = || started.elapsed() < self.retry_budget;
         loop {
-            let items = match self.send(key, commands, writes, eval).await {
+            let items = match self.send(key, commands, unsafe_to_resend, eval).await {
                 Ok(items) => items,
                 Err(e) => {
                     let failure = classify(e);
@@ -366,14 +366,16 @@ impl Transport for FredTransport {
                         }
                         // A read may be sent again.
                         Failure::Unknown(e)
-                            if !writes && retry_left() && e.kind() != &ErrorKind::Timeout =>
+                            if !unsafe_to_resend
+                                && retry_left()
+                                && e.kind() != &ErrorKind::Timeout =>
                         {
                             refusals += 1;
                             tracing::debug!(error = %e, refusals, "read failed, sending again");
                             redirect_pause().await;
                             continue;
                         }
-                        Failure::Unknown(e) if writes => {
+                        Failure::Unknown(e) if unsafe_to_resend => {
                             return Err(Error::OutcomeUnknown(Box::new(e)));
                         }
                         Failure::Unknown(e) if e.kind() == &ErrorKind::Timeout => {
@@ -414,7 +416,7 @@ impl Transport for FredTransport {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| {
-                    if writes {
+                    if unsafe_to_resend {
                         Error::OutcomeUnknown(Box::new(e))
                     } else {
                         Error::backend(e)

@@ -175,14 +175,14 @@ fn not_run(e: &RedisError) -> bool {
         || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
 }
 
-fn map_error(e: RedisError, writes: bool) -> Error {
+fn map_error(e: RedisError, unsafe_to_resend: bool) -> Error {
     if not_run(&e) {
         // Refused until the retry budget ran out: nothing ran.
         return Error::Unavailable(Box::new(e));
     }
     if e.is_io_error() {
         // Sent, maybe applied.
-        if writes {
+        if unsafe_to_resend {
             return Error::OutcomeUnknown(Box::new(e));
         }
         if e.is_timeout() {
@@ -250,7 +250,7 @@ impl Transport for RedisTransport {
         &self,
         key: &str,
         commands: &[Command<'_>],
-        writes: bool,
+        unsafe_to_resend: bool,
     ) -> session_core::Result<Vec<Reply>> {
         let mut eval = false;
         let mut refusals = 0;
@@ -261,13 +261,15 @@ impl Transport for RedisTransport {
             let request = Request::new(key, commands, eval);
             let items = match self.query(&request).await {
                 Ok(items) => items,
-                Err(e) if (not_run(&e) || (!writes && e.is_io_error())) && retry_left() => {
+                Err(e)
+                    if (not_run(&e) || (!unsafe_to_resend && e.is_io_error())) && retry_left() =>
+                {
                     refusals += 1;
                     tracing::debug!(error = %e, refusals, "batch not run, sending again");
                     redirect_pause().await;
                     continue;
                 }
-                Err(e) => return Err(map_error(e, writes)),
+                Err(e) => return Err(map_error(e, unsafe_to_resend)),
             };
             if !eval && items.iter().any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::NoScript)))) {
                 eval = true;

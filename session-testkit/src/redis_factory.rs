@@ -275,7 +275,7 @@ impl<T: Transport> Transport for Counting<T> {
         &'s self,
         key: &'k str,
         commands: &'c [Command<'a>],
-        writes: bool,
+        unsafe_to_resend: bool,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<Reply>>> + Send + 'f>>
     where
         's: 'f,
@@ -285,7 +285,7 @@ impl<T: Transport> Transport for Counting<T> {
         Self: 'f,
     {
         self.batches.fetch_add(1, Ordering::SeqCst);
-        self.inner.batch(key, commands, writes)
+        self.inner.batch(key, commands, unsafe_to_resend)
     }
 }
 

@@ -196,14 +196,19 @@ pub enum Reply {
 ///   load the script and send the batch again. That is safe because a batch holds at most
 ///   one script and every other command of a batch is a read or `WAIT`.
 /// - Never re-send a batch after it may have reached Redis (a timeout or a lost connection
-///   after sending): with `writes` set, report that as
+///   after sending): with `unsafe_to_resend` set (a batch with a write), report that as
 ///   [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown), because a re-sent increment
 ///   would count twice; without it, a timeout is [`Error::Timeout`](crate::Error::Timeout).
 /// - Map anything else to [`Error::Backend`](crate::Error::Backend).
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
     /// Sends `commands` to the node serving `key`, in one round trip.
-    async fn batch(&self, key: &str, commands: &[Command<'_>], writes: bool) -> Result<Vec<Reply>>;
+    async fn batch(
+        &self,
+        key: &str,
+        commands: &[Command<'_>],
+        unsafe_to_resend: bool,
+    ) -> Result<Vec<Reply>>;
 
     /// Whether the server shards keys into slots (Redis Cluster), so that the keys of one
     /// script must share a slot. Rotation then draws its new token until the new key shares
