@@ -52,6 +52,66 @@
 //! # fn main() {}
 //! ```
 //!
+//! The same suite runs from a program too ([`conformance::run_all`]), which is how this
+//! example checks a toy store, a wrapper around the memory store that stands for yours:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use session_core::{
+//!     Applied, Created, Delta, MemoryStore, NewSession, Policy, Result, Session,
+//!     SessionHandle, SessionStore, SessionToken, SystemClock,
+//! };
+//! use session_testkit::conformance::{Capabilities, StoreFactory, run_all};
+//!
+//! /// Your store: here every call goes to the memory store.
+//! #[derive(Debug)]
+//! struct Toy(MemoryStore);
+//!
+//! #[async_trait]
+//! impl SessionStore for Toy {
+//!     fn policy(&self) -> Policy { self.0.policy() }
+//!     async fn create(&self, new: NewSession) -> Result<Created> { self.0.create(new).await }
+//!     async fn load(&self, t: &SessionToken) -> Result<Option<Session>> { self.0.load(t).await }
+//!     async fn load_read_only(&self, t: &SessionToken) -> Result<Option<Session>> {
+//!         self.0.load_read_only(t).await
+//!     }
+//!     async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+//!         self.0.load_some(t, names).await
+//!     }
+//!     async fn apply(&self, t: &SessionToken, d: &Delta) -> Result<Applied> {
+//!         self.0.apply(t, d).await
+//!     }
+//!     async fn touch(&self, t: &SessionToken) -> Result<()> { self.0.touch(t).await }
+//!     async fn delete(&self, t: &SessionToken) -> Result<bool> { self.0.delete(t).await }
+//!     async fn rotate(&self, t: &SessionToken) -> Result<SessionToken> { self.0.rotate(t).await }
+//!     async fn sessions_of(&self, p: &str) -> Result<Vec<SessionHandle>> {
+//!         self.0.sessions_of(p).await
+//!     }
+//!     async fn delete_all_of(&self, p: &str) -> Result<usize> { self.0.delete_all_of(p).await }
+//! }
+//!
+//! struct ToyFactory;
+//!
+//! #[async_trait]
+//! impl StoreFactory for ToyFactory {
+//!     type Store = Toy;
+//!     async fn make(&self, policy: Policy) -> Result<Toy> {
+//!         Ok(Toy(MemoryStore::with(policy, Arc::new(SystemClock))?))
+//!     }
+//!     fn capabilities(&self) -> Capabilities {
+//!         Capabilities { principal_index: true, foreign_data: false }
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let outcomes = run_all(Arc::new(ToyFactory), |_| {}).await;
+//! let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+//! assert!(failed.is_empty(), "{failed:?}");
+//! assert!(outcomes.len() > 30);
+//! # });
+//! ```
+//!
 //! Stores on Redis (the `redis` feature) get a deployment from `topology::shared` (started
 //! once per test binary) and build their factory on its URL. The provider is chosen by
 //! `SESSION_TESTKIT_REDIS` (`containers`, `processes`, `url`; unset or `auto`: containers if
