@@ -34,10 +34,10 @@ use session_testkit::topology::{
     version,
     about = "Checks that session stores keep the contract: conformance suite, model equivalence and \
              linearizability of concurrent histories, on throwaway or existing Redis.",
-    long_about = "Checks that session stores keep the contract: the conformance suite (33 cases), \
-                  model equivalence against the core model, and linearizability of generated \
-                  concurrent histories, for the memory store and the Redis stores (redis-rs, fred) \
-                  on standalone Redis, Redis Cluster (3+3) and Sentinel.\n\n\
+    long_about = "Checks that session stores keep the contract: the conformance suite (a case \
+                  per behaviour), model equivalence against the core model, and linearizability \
+                  of generated concurrent histories, for the memory store and the Redis stores \
+                  (redis-rs, fred) on standalone Redis, Redis Cluster (3+3) and Sentinel.\n\n\
                   With no arguments it starts throwaway Redis deployments itself (containers when \
                   Docker answers and the image, REDIS_TEST_IMAGE or redis:7.4, is present or can be \
                   pulled, else local redis-server or valkey-server processes), or checks the \
