@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -230,7 +231,7 @@ pub fn decode_packed(
                 }
                 continue;
             };
-            if names.is_some_and(|names| !names.contains(&name)) || attributes.has(name) {
+            if names.is_some_and(|names| !names.contains(&name)) {
                 continue;
             }
             attributes.add(name.to_owned(), stored);
@@ -252,22 +253,29 @@ struct Attributes {
 }
 
 impl Attributes {
+    /// Adds an attribute from its stored value; a name already met keeps its first entry.
     fn add(&mut self, name: String, stored: Bytes) {
+        if self.damaged.contains_key(&name) {
+            return;
+        }
+        let Entry::Vacant(slot) = self.readable.entry(name) else {
+            return;
+        };
         match layout::decode_attribute(stored) {
             Ok((version, value)) => {
-                self.readable.insert(name, Attribute { value, version });
+                slot.insert(Attribute { value, version });
             }
-            Err(Error::Corrupt(what)) => self.damage(name, &what),
-            Err(other) => self.damage(name, &other.to_string()),
+            Err(Error::Corrupt(what)) => {
+                self.damaged.insert(slot.into_key(), what);
+            }
+            Err(other) => {
+                self.damaged.insert(slot.into_key(), other.to_string());
+            }
         }
     }
 
     fn damage(&mut self, name: String, what: &str) {
-        self.damaged.insert(name, what.to_owned());
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.readable.contains_key(name) || self.damaged.contains_key(name)
+        self.damaged.entry(name).or_insert_with(|| what.to_owned());
     }
 }
 

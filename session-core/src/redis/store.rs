@@ -418,6 +418,7 @@ impl<T: Transport> Store<T> {
         let pipelined_touch = touch && self.policy.touch_interval.is_zero();
         let mut hashed = self.forms.hashed(&handle);
         let mut touched_at = None;
+        let mut touched_after_read = false;
         let mut lookup = None;
         // A packed session as read, for the write that may follow (see `recent`).
         let mut packed = None;
@@ -484,7 +485,7 @@ impl<T: Transport> Store<T> {
                 let threshold = codec::ms(threshold);
                 let args = vec![threshold, self.epoch_arg()];
                 let (answer, _) = self.write(&key, &TOUCH, args, false).await?;
-                touched_at = Some(session.last_access);
+                touched_after_read = true;
                 if let Touched::At {
                     last_access,
                     follow,
@@ -495,9 +496,11 @@ impl<T: Transport> Store<T> {
                 }
             }
         }
-        match (&lookup, packed, touched_at) {
-            (Lookup::Live(_), Some(packed), None) => self.recent.remember(handle, &packed),
-            // A touch changed what was read.
+        match (&lookup, packed) {
+            // A touch (pipelined, or after the read) changed what was read.
+            (Lookup::Live(_), Some(packed)) if touched_at.is_none() && !touched_after_read => {
+                self.recent.remember(handle, &packed)
+            }
             _ => self.recent.forget(&handle),
         }
         Ok(lookup)
