@@ -13,13 +13,15 @@ use std::sync::Mutex;
 
 use crate::handle::SessionHandle;
 
+use super::Handles;
+
 /// Handles remembered at most; when full the set starts again (a miss costs a round trip).
 const CAPACITY: usize = 4096;
 
 /// The handles last seen in the hashed form.
 #[derive(Debug, Default)]
 pub(crate) struct Forms {
-    hashed: Mutex<HashSet<SessionHandle>>,
+    hashed: Mutex<HashSet<SessionHandle, Handles>>,
 }
 
 impl Forms {

@@ -105,10 +105,18 @@ impl KeyLayout {
     /// The key of a session.
     pub fn session_key(&self, handle: &SessionHandle) -> String {
         let namespace = self.namespace.as_str();
+        // Encoded on the stack: `encode_string`'s chunked writer cost twice as much, and
+        // this runs on every operation.
+        let mut encoded = [0u8; KEY_HANDLE_CHARS];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(&handle.as_bytes()[..16], &mut encoded)
+            .unwrap_or(0);
+        // 16 bytes are always 22 characters of the base64url alphabet.
+        debug_assert_eq!(written, KEY_HANDLE_CHARS);
         let mut key = String::with_capacity(namespace.len() + 2 + KEY_HANDLE_CHARS + 1);
         key.push_str(namespace);
         key.push_str(":{");
-        URL_SAFE_NO_PAD.encode_string(&handle.as_bytes()[..16], &mut key);
+        key.push_str(std::str::from_utf8(&encoded[..written]).unwrap_or_default());
         key.push('}');
         key
     }

@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use super::Handles;
 use super::layout::{self, ENTRY_OVERHEAD, Record, VERSION_BYTES};
 use crate::delta::{Delta, Op};
 use crate::handle::SessionHandle;
@@ -44,7 +45,7 @@ pub(crate) const REPLACE_MAX: usize = 511;
 /// Small packed sessions as last read, by handle.
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
-    read: Mutex<HashMap<SessionHandle, Bytes>>,
+    read: Mutex<HashMap<SessionHandle, Bytes, Handles>>,
 }
 
 impl Recent {
