@@ -21,7 +21,7 @@ use session_fred::{FredStoreBuilder, FredTransport};
 use session_redis::{RedisStoreBuilder, RedisTransport};
 use session_testkit::conformance::{self, MemoryFactory, StoreFactory};
 use session_testkit::failover::StoreWorkload;
-use session_testkit::redis_factory::{Connect, Deployment, RedisFactory};
+use session_testkit::redis_factory::{Connect, RedisFactory, Servers};
 use session_testkit::topology::{
     self, FailoverConfig, FaultKind, Provider, ProviderChoice, ProviderRequest, RedisDeployment,
     TopologyError, run_failover_workload,
@@ -116,12 +116,12 @@ enum TopologyKind {
     Sentinel,
 }
 
-impl From<TopologyKind> for topology::Topology {
+impl From<TopologyKind> for topology::Shape {
     fn from(t: TopologyKind) -> Self {
         match t {
-            TopologyKind::Standalone => topology::Topology::Standalone,
-            TopologyKind::Cluster => topology::Topology::Cluster,
-            TopologyKind::Sentinel => topology::Topology::Sentinel,
+            TopologyKind::Standalone => topology::Shape::Standalone,
+            TopologyKind::Cluster => topology::Shape::Cluster,
+            TopologyKind::Sentinel => topology::Shape::Sentinel,
         }
     }
 }
@@ -279,7 +279,7 @@ enum Source {
 enum Target {
     /// Started by this program, one topology at a time (so two cores are not shared by all
     /// three deployments), and removed after its checks.
-    Start(topology::Topology, Provider),
+    Start(topology::Shape, Provider),
     /// The --url deployment.
     Given(Arc<RedisDeployment>),
 }
@@ -287,10 +287,10 @@ enum Target {
 async fn external(url: &str) -> std::result::Result<Arc<RedisDeployment>, String> {
     let parsed = session_redis::Topology::from_url(url).map_err(|e| e.to_string())?;
     let (t, urls, master) = match parsed {
-        session_redis::Topology::Standalone(u) => (topology::Topology::Standalone, vec![u], None),
-        session_redis::Topology::Cluster(urls) => (topology::Topology::Cluster, urls, None),
+        session_redis::Topology::Standalone(u) => (topology::Shape::Standalone, vec![u], None),
+        session_redis::Topology::Cluster(urls) => (topology::Shape::Cluster, urls, None),
         session_redis::Topology::Sentinel { sentinels, master } => {
-            (topology::Topology::Sentinel, sentinels, Some(master))
+            (topology::Shape::Sentinel, sentinels, Some(master))
         }
     };
     RedisDeployment::external(t, urls, master)
@@ -558,17 +558,17 @@ async fn main() -> ExitCode {
                 }
             }
         };
-        let deployment = Deployment::Given(dep);
+        let servers = Servers::Given(dep);
         if stores.contains(&StoreKind::RedisRs) {
             let factory = Arc::new(RedisFactory {
-                deployment: deployment.clone(),
+                servers: servers.clone(),
                 connect: RedisRs(namespaces.clone()),
             });
             rows.push(check("redis-rs", name.clone(), factory, &args, &bar).await);
         }
         if stores.contains(&StoreKind::Fred) {
             let factory = Arc::new(RedisFactory {
-                deployment: deployment.clone(),
+                servers: servers.clone(),
                 connect: Fred(namespaces.clone()),
             });
             rows.push(check("fred", name.clone(), factory, &args, &bar).await);
@@ -598,9 +598,7 @@ async fn main() -> ExitCode {
         match (&source, redis_stores > 0) {
             (Source::Started(choice), true) => {
                 println!("\nfault injection on a 3+3 cluster (8 tasks, 32 sessions):");
-                match RedisDeployment::start_with(topology::Topology::Cluster, choice.provider)
-                    .await
-                {
+                match RedisDeployment::start_with(topology::Shape::Cluster, choice.provider).await {
                     Ok(dep) => {
                         let mut lines = Vec::new();
                         if stores.contains(&StoreKind::RedisRs) {

@@ -9,7 +9,7 @@
 //! This crate holds what every store shares:
 //! - [`SessionToken`] (the secret in the cookie) and [`SessionHandle`] (its digest, the only
 //!   name a store sees) with the [`KeyLayout`];
-//! - [`Session`], [`NewSession`], [`Delta`] and [`Policy`];
+//! - [`SessionRecord`], [`NewSession`], [`Delta`] and [`Policy`];
 //! - [`Model`], the contract as a pure state machine, the oracle the testkit compares every
 //!   store with;
 //! - the [`SessionStore`] trait, [`SessionStoreExt::update`], and [`MemoryStore`].
@@ -56,7 +56,7 @@ pub use policy::{
     MAX_PRINCIPAL_LEN, Policy, validate_idle_timeout, validate_name, validate_principal,
 };
 pub use redis::layout::KeyLayout;
-pub use session::{Attribute, Deadline, NewSession, Session};
+pub use session::{Attribute, Deadline, NewSession, SessionRecord};
 pub use store::{Created, SessionStore};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{SessionToken, TOKEN_LEN, TokenError};

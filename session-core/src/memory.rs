@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::handle::SessionHandle;
 use crate::model::Model;
 use crate::policy::Policy;
-use crate::session::{NewSession, Session};
+use crate::session::{NewSession, SessionRecord};
 use crate::store::{Created, SessionStore};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::token::SessionToken;
@@ -155,17 +155,21 @@ impl SessionStore for MemoryStore {
     }
 
     #[tracing::instrument(level = "debug", name = "session.load", skip_all, fields(handle = %token.handle()))]
-    async fn load(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         Ok(self.with_model(|m, now| m.load(now, &token.handle())))
     }
 
     #[tracing::instrument(level = "debug", name = "session.load_read_only", skip_all, fields(handle = %token.handle()))]
-    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         Ok(self.with_model(|m, now| m.load_read_only(now, &token.handle())))
     }
 
     #[tracing::instrument(level = "debug", name = "session.load_some", skip_all, fields(handle = %token.handle()))]
-    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>> {
         self.with_model(|m, now| m.load_some(now, &token.handle(), names))
     }
 

@@ -20,14 +20,14 @@ use crate::delta::{Applied, Delta, Guard, Op, parse_counter};
 use crate::error::{Error, Limit, Result};
 use crate::handle::SessionHandle;
 use crate::policy::{self, Limits, MAX_COUNTER, MAX_FORWARDS, Policy};
-use crate::session::{Attribute, NewSession, Session};
+use crate::session::{Attribute, NewSession, SessionRecord};
 use crate::time::Timestamp;
 
 /// What a handle holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// A session (possibly past its expiry, until purged: loads check the instant).
-    Live(Session),
+    Live(SessionRecord),
     /// A deleted session, kept until `until` so nothing can write it back.
     Tombstone {
         /// End of the grace period.
@@ -83,7 +83,7 @@ impl Model {
 
     /// Puts a session as it is, replacing whatever its handle held. For stores that keep
     /// whole records and let the model compute each change on a copy.
-    pub fn restore(&mut self, session: Session) {
+    pub fn restore(&mut self, session: SessionRecord) {
         self.index(&session);
         self.entries.insert(session.handle, Entry::Live(session));
     }
@@ -95,7 +95,7 @@ impl Model {
         now: Timestamp,
         handle: SessionHandle,
         new: NewSession,
-    ) -> Result<Option<Session>> {
+    ) -> Result<Option<SessionRecord>> {
         let new = prepare_new(&self.policy, new)?;
         let deadline = new.deadline.resolve(now);
         if deadline.is_some_and(|d| d <= now) {
@@ -111,7 +111,7 @@ impl Model {
     }
 
     /// Loads and touches (subject to [`Policy::touch_interval`]).
-    pub fn load(&mut self, now: Timestamp, handle: &SessionHandle) -> Option<Session> {
+    pub fn load(&mut self, now: Timestamp, handle: &SessionHandle) -> Option<SessionRecord> {
         let target = self.resolve(now, handle)?;
         let due = matches!(self.entries.get(&target),
             Some(Entry::Live(s)) if self.policy.touch_due(s, now));
@@ -123,7 +123,7 @@ impl Model {
     }
 
     /// Loads without touching.
-    pub fn load_read_only(&self, now: Timestamp, handle: &SessionHandle) -> Option<Session> {
+    pub fn load_read_only(&self, now: Timestamp, handle: &SessionHandle) -> Option<SessionRecord> {
         let target = self.resolve(now, handle)?;
         match self.entries.get(&target) {
             Some(Entry::Live(s)) => Some(s.clone()),
@@ -137,7 +137,7 @@ impl Model {
         now: Timestamp,
         handle: &SessionHandle,
         names: &[&str],
-    ) -> Result<Option<Session>> {
+    ) -> Result<Option<SessionRecord>> {
         validate_names(names, &self.policy.limits)?;
         Ok(self.load(now, handle).map(|mut session| {
             session
@@ -254,7 +254,7 @@ impl Model {
         now: Timestamp,
         handle: &SessionHandle,
         new_handle: SessionHandle,
-    ) -> Result<Option<Session>> {
+    ) -> Result<Option<SessionRecord>> {
         if let Some(Entry::Forward { to, until }) = self.entries.get(handle)
             && now < *until
         {
@@ -347,7 +347,7 @@ impl Model {
         }
     }
 
-    fn live_mut(&mut self, handle: &SessionHandle) -> &mut Session {
+    fn live_mut(&mut self, handle: &SessionHandle) -> &mut SessionRecord {
         match self.entries.get_mut(handle) {
             Some(Entry::Live(s)) => s,
             _ => unreachable!("resolve() returns only live handles"),
@@ -359,7 +359,7 @@ impl Model {
             if now < s.expires_at() && s.principal.as_deref() == Some(principal))
     }
 
-    fn index(&mut self, session: &Session) {
+    fn index(&mut self, session: &SessionRecord) {
         if let Some(p) = &session.principal {
             self.principals
                 .entry(p.clone())
@@ -392,8 +392,8 @@ impl PreparedNew {
         handle: SessionHandle,
         now: Timestamp,
         deadline: Option<Timestamp>,
-    ) -> Session {
-        Session {
+    ) -> SessionRecord {
+        SessionRecord {
             handle,
             version: 1,
             created_at: now,
@@ -446,7 +446,7 @@ pub fn past_deadline() -> Error {
     Error::InvalidInput("the deadline of a new session has passed".into())
 }
 
-fn guard_holds(guard: &Guard, session: &Session) -> bool {
+fn guard_holds(guard: &Guard, session: &SessionRecord) -> bool {
     match guard {
         Guard::SessionVersion(v) => session.version == *v,
         Guard::AttributeVersion { name, version } => {

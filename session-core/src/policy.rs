@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Limit, Result};
-use crate::session::Session;
+use crate::session::SessionRecord;
 use crate::time::{Timestamp, duration_millis};
 
 /// Longest attribute name in bytes (the contract's 1..=256).
@@ -102,7 +102,7 @@ impl Policy {
     /// Whether a load at `now` writes a touch: the last access is in the past and at least
     /// the [effective interval](Policy::effective_touch_interval) old. The model and every
     /// store decide with this one rule.
-    pub fn touch_due(&self, session: &Session, now: Timestamp) -> bool {
+    pub fn touch_due(&self, session: &SessionRecord, now: Timestamp) -> bool {
         now > session.last_access
             && now.saturating_since(session.last_access)
                 >= self.effective_touch_interval(session.idle_timeout)
@@ -125,7 +125,7 @@ impl Policy {
     ///   on some loads that write nothing, in exchange for never expiring a session in use.
     ///
     /// With a correct clock both ways touch exactly when [`Policy::touch_due`] says.
-    pub fn load_touch(&self, session: &Session, now: Timestamp) -> Option<Duration> {
+    pub fn load_touch(&self, session: &SessionRecord, now: Timestamp) -> Option<Duration> {
         let interval = self.effective_touch_interval(session.idle_timeout);
         let confident =
             interval >= 2 * CLOCK_SKEW_BOUND && interval + CLOCK_SKEW_BOUND < session.idle_timeout;
@@ -200,7 +200,7 @@ mod tests {
         span: Duration,
         skew_ms: i64,
     ) -> Option<(u32, u32)> {
-        let mut session = Session {
+        let mut session = SessionRecord {
             handle: SessionToken::from_bytes([9; 16]).handle(),
             version: 1,
             created_at: Timestamp::from_millis(1_000_000_000),
@@ -281,7 +281,7 @@ mod tests {
     fn with_a_correct_clock_loads_touch_exactly_when_due() {
         let policy = Policy::default();
         for idle in [Duration::from_millis(400), Duration::from_secs(1800)] {
-            let session = |last: u64| Session {
+            let session = |last: u64| SessionRecord {
                 handle: SessionToken::from_bytes([9; 16]).handle(),
                 version: 1,
                 created_at: Timestamp::from_millis(0),

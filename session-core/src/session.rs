@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 /// One attribute: its bytes and the session version at which it was last written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Attribute {
-    /// The value. Typed access ([`Session::get`]) reads it as JSON. `Bytes`, so a store
+    /// The value. Typed access ([`SessionRecord::get`]) reads it as JSON. `Bytes`, so a store
     /// hands out a slice of what it read without copying it, and a clone costs no copy.
     pub value: Bytes,
     /// The session version that last wrote it: the basis of
@@ -22,7 +22,9 @@ pub struct Attribute {
     pub version: u64,
 }
 
-/// A snapshot of a session as a store returned it.
+/// A snapshot of a session as a store returned it: a record, not the per-request handle a
+/// web framework gives handlers (`session_tower::Session`), which loads one lazily and
+/// records the request's changes.
 ///
 /// Changing a snapshot changes nothing in the store: changes are made by applying a
 /// [`Delta`](crate::Delta). After [`load_some`](crate::SessionStore::load_some) the
@@ -32,10 +34,10 @@ pub struct Attribute {
 /// (a record that cannot be read) makes every operation on it fail with
 /// [`Error::Corrupt`](crate::Error::Corrupt). Damage to one attribute's stored bytes (written
 /// by someone other than a store) leaves the session usable: the attribute is listed in
-/// `damaged` instead of `attributes`, reading it with [`get`](Session::get) fails with
+/// `damaged` instead of `attributes`, reading it with [`get`](SessionRecord::get) fails with
 /// `Corrupt`, and every store rejects a delta that names it, so it is never overwritten.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Session {
+pub struct SessionRecord {
     /// The storage handle (safe to log).
     pub handle: SessionHandle,
     /// Starts at 1, +1 for every applied delta.
@@ -58,7 +60,7 @@ pub struct Session {
     pub damaged: BTreeMap<String, String>,
 }
 
-impl Session {
+impl SessionRecord {
     /// The instant the session expires: idle expiry or the deadline, whichever is first.
     /// At that instant it is already gone.
     pub fn expires_at(&self) -> Timestamp {
@@ -70,14 +72,14 @@ impl Session {
     }
 
     /// The raw bytes of an attribute; `None` when absent, and for a
-    /// [damaged](Session::damaged) one, which has no usable bytes ([`get`](Session::get)
+    /// [damaged](SessionRecord::damaged) one, which has no usable bytes ([`get`](SessionRecord::get)
     /// tells the two apart).
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.attributes.get(name).map(|a| &a.value[..])
     }
 
     /// An attribute decoded from JSON; `Ok(None)` when absent, [`Error::Corrupt`] when its
-    /// stored bytes are [damaged](Session::damaged).
+    /// stored bytes are [damaged](SessionRecord::damaged).
     ///
     /// ```
     /// # use session_core::{MemoryStore, NewSession, SessionStore};

@@ -6,7 +6,7 @@ use crate::delta::{Applied, Delta};
 use crate::error::Result;
 use crate::handle::SessionHandle;
 use crate::policy::Policy;
-use crate::session::{NewSession, Session};
+use crate::session::{NewSession, SessionRecord};
 use crate::token::SessionToken;
 
 /// A freshly created session and the token that names it.
@@ -15,7 +15,7 @@ pub struct Created {
     /// The token to hand to the client (for example in a cookie).
     pub token: SessionToken,
     /// The session at version 1.
-    pub session: Session,
+    pub session: SessionRecord,
 }
 
 /// A store of sessions: the contract of `docs/semantics.md` (in the repository) as a trait.
@@ -60,13 +60,13 @@ pub struct Created {
 ///             }
 ///         }
 ///     }
-///     async fn load(&self, t: &SessionToken) -> Result<Option<Session>> {
+///     async fn load(&self, t: &SessionToken) -> Result<Option<SessionRecord>> {
 ///         Ok(self.model().load(Self::now(), &t.handle()))
 ///     }
-///     async fn load_read_only(&self, t: &SessionToken) -> Result<Option<Session>> {
+///     async fn load_read_only(&self, t: &SessionToken) -> Result<Option<SessionRecord>> {
 ///         Ok(self.model().load_read_only(Self::now(), &t.handle()))
 ///     }
-///     async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+///     async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<SessionRecord>> {
 ///         self.model().load_some(Self::now(), &t.handle(), names)
 ///     }
 ///     async fn apply(&self, t: &SessionToken, delta: &Delta) -> Result<Applied> {
@@ -119,15 +119,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// younger than [`Policy::touch_interval`]), which slides its idle expiry. `None` if
     /// absent, expired, deleted, or a rotated token past its grace. Must never return a
     /// session past its expiry instant, even if the backend has not evicted it yet.
-    async fn load(&self, token: &SessionToken) -> Result<Option<Session>>;
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>>;
 
     /// Like [`SessionStore::load`] but writes nothing (no touch).
-    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>>;
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>>;
 
     /// Like [`SessionStore::load`] (touch included), but returns the metadata and only the
     /// named attributes that exist, so a request needing one attribute of a large session
     /// transfers one attribute.
-    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>>;
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>>;
 
     /// Applies a delta atomically, all-or-nothing: guards first, then operations in order.
     ///

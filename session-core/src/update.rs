@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::delta::{Applied, Delta, Guard};
 use crate::error::{Error, Result};
-use crate::session::{Attribute, Session};
+use crate::session::{Attribute, SessionRecord};
 use crate::store::SessionStore;
 use crate::time::Timestamp;
 use crate::token::SessionToken;
@@ -57,14 +57,14 @@ impl RetryPolicy {
 /// A session as seen by an `update` closure; remembers what was read.
 #[derive(Debug)]
 pub struct Reader<'a> {
-    session: &'a Session,
+    session: &'a SessionRecord,
     names: RefCell<BTreeSet<String>>,
     whole: Cell<bool>,
 }
 
 impl<'a> Reader<'a> {
     /// Wraps a loaded session.
-    pub fn new(session: &'a Session) -> Self {
+    pub fn new(session: &'a SessionRecord) -> Self {
         Reader {
             session,
             names: RefCell::default(),
@@ -95,7 +95,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The whole session, metadata included: guards the whole session version.
-    pub fn session(&self) -> &'a Session {
+    pub fn session(&self) -> &'a SessionRecord {
         self.whole.set(true);
         self.session
     }

@@ -2,7 +2,7 @@
 
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy, ServerConfig};
 use fred::types::config::{ClusterDiscoveryPolicy, ReconnectError};
-use session_core::redis::{Settings, Topology};
+use session_core::redis::{NodeUrl, Settings, Topology};
 use session_core::{Error, Result};
 
 use crate::FredStore;
@@ -12,50 +12,19 @@ fn bad(why: &str) -> Error {
     Error::InvalidInput(format!("redis URL: {why}"))
 }
 
-/// The parts of `scheme://[auth@]host:port[/path]`.
-struct Parts<'a> {
-    scheme: &'a str,
-    /// `user:password@` or empty.
-    auth: &'a str,
-    host: &'a str,
-    /// `/path` or empty.
-    path: &'a str,
-}
-
-fn parts(url: &str) -> Result<Parts<'_>> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-    if scheme != "redis" && scheme != "rediss" {
-        return Err(bad("scheme must be redis or rediss"));
-    }
-    let (auth, tail) = match rest.rfind('@') {
-        Some(at) => (&rest[..=at], &rest[at + 1..]),
-        None => ("", rest),
-    };
-    let (host, path) = match tail.find('/') {
-        Some(slash) => (&tail[..slash], &tail[slash..]),
-        None => (tail, ""),
-    };
-    if host.is_empty() {
-        return Err(bad("missing host"));
-    }
-    Ok(Parts {
-        scheme,
-        auth,
-        host,
-        path,
-    })
-}
-
 /// The fred configuration for a topology.
 pub fn fred_config(topology: &Topology) -> Result<Config> {
     let invalid = |e: fred::error::Error| Error::InvalidInput(format!("redis URL: {e}"));
     match topology {
         Topology::Standalone(url) => {
-            parts(url)?;
+            NodeUrl::parse(url)?;
             Config::from_url_centralized(url).map_err(invalid)
         }
         Topology::Cluster(urls) => {
-            let seeds = urls.iter().map(|u| parts(u)).collect::<Result<Vec<_>>>()?;
+            let seeds = urls
+                .iter()
+                .map(|u| NodeUrl::parse(u))
+                .collect::<Result<Vec<_>>>()?;
             let first = seeds.first().ok_or_else(|| bad("no cluster seed"))?;
             let mut url = format!("{}-cluster://{}{}", first.scheme, first.auth, first.host);
             for (i, seed) in seeds.iter().enumerate().skip(1) {
@@ -75,7 +44,7 @@ pub fn fred_config(topology: &Topology) -> Result<Config> {
         Topology::Sentinel { sentinels, master } => {
             let nodes = sentinels
                 .iter()
-                .map(|u| parts(u))
+                .map(|u| NodeUrl::parse(u))
                 .collect::<Result<Vec<_>>>()?;
             let first = nodes.first().ok_or_else(|| bad("no sentinel"))?;
             if master.is_empty() || master.contains(['&', '?', '#', '/']) {

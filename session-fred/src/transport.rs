@@ -2,7 +2,7 @@
 //! node serving the batch's key.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::bytes::Bytes;
@@ -12,8 +12,7 @@ use fred::interfaces::{HashesInterface, KeysInterface};
 use fred::prelude::{ClientLike, Options, Pool, Value};
 use fred::types::{ClusterHash, CustomCommand, Key};
 use fred::util::redis_keyslot;
-use session_core::Error;
-use session_core::redis::{Command, Reply, Transport, redirect_pause};
+use session_core::redis::{Command, Reply, SendError, Transport};
 
 /// The error of a batch not sent because its client had no connection.
 const NOT_CONNECTED: &str = "not connected (batch not sent)";
@@ -22,18 +21,14 @@ const NOT_CONNECTED: &str = "not connected (batch not sent)";
 ///
 /// A batch goes on one client of the pool, with the key's hash slot as the cluster hash of
 /// every command (`WAIT` included), so the whole batch goes, in one round trip, over the one
-/// connection to the node serving the key: a write's batch as one fred pipeline (a `WAIT`
-/// therefore counts the write before it), a read's two commands (a load and the touch that
-/// rides with it) as two plain commands sent together, and a lone command as itself.
-/// Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly promoted node has an empty
-/// script cache) the batch is sent again with `EVAL`, which also caches the script on that
-/// node.
+/// connection to the node serving the key: a batch ending in `WAIT` as one fred pipeline
+/// (the `WAIT` therefore counts the write before it), two other commands (a load and the
+/// touch that rides with it) as two plain commands sent together, and a lone command as
+/// itself.
 ///
 /// Every command is written at most once (`max_attempts = 1`, fred's own redirections off):
-/// a batch is re-sent only when Redis proved it did not run it (`MOVED`, `ASK`, `TRYAGAIN`,
-/// `CLUSTERDOWN`, `LOADING`, `READONLY`, or no connection before sending). After a timeout
-/// or a dropped connection the outcome of a write is unknown and is reported as
-/// [`Error::OutcomeUnknown`]; a read is reported as [`Error::Timeout`] or re-sent.
+/// whether a batch is sent again is `session_core::redis::retry`'s decision, as for every
+/// client.
 pub struct FredTransport {
     pool: Pool,
     /// Time to wait for a batch's replies.
@@ -64,19 +59,8 @@ impl Drop for FredTransport {
     }
 }
 
-/// What a failed command tells about the batch.
-enum Failure {
-    /// An error reply of Redis to this command.
-    Reply(String),
-    /// Redis did not run the batch: sending it again is safe.
-    NotRun(String),
-    /// The batch may have reached Redis (a timeout, a dropped connection).
-    Unknown(FredError),
-    /// Anything else.
-    Other(FredError),
-}
-
-/// True if the first word looks like a Redis error code (`ERR`, `WRONGTYPE`, `CONFLICT`).
+/// True if the first word looks like a Redis error code (`ERR`, `WRONGTYPE`, `MOVED`): the
+/// error is Redis's reply, which fred hands over as an error.
 fn is_error_code(details: &str) -> bool {
     let word = details.split_whitespace().next().unwrap_or("");
     !word.is_empty()
@@ -85,26 +69,26 @@ fn is_error_code(details: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-fn refused(details: &str) -> bool {
-    [
-        "MOVED",
-        "ASK",
-        "TRYAGAIN",
-        "CLUSTERDOWN",
-        "LOADING",
-        "READONLY",
-    ]
-    .iter()
-    .any(|code| details.split_whitespace().next() == Some(code))
+/// What a failed command tells about the batch.
+enum Failure {
+    /// An error reply of Redis to this command (`CODE detail`).
+    Reply(String),
+    /// No reply to hand over.
+    Send(SendError),
 }
 
 fn classify(e: FredError) -> Failure {
     match e.kind() {
-        ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled => Failure::Unknown(e),
+        ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled => {
+            Failure::Send(SendError::MaybeRan {
+                timed_out: *e.kind() == ErrorKind::Timeout,
+                source: Box::new(e),
+            })
+        }
         // Not sent: no connection (ours), no node for the slot ("Failed to route command"),
         // or a redirect that fred, whose redirections are off (`max_redirections = 0`),
         // handed back after refreshing its slot map.
-        ErrorKind::Routing => Failure::NotRun(e.details().to_owned()),
+        ErrorKind::Routing => Failure::Send(SendError::NotSent(Box::new(e))),
         ErrorKind::Unknown
         | ErrorKind::InvalidArgument
         | ErrorKind::InvalidCommand
@@ -113,13 +97,9 @@ fn classify(e: FredError) -> Failure {
         | ErrorKind::Config
             if is_error_code(e.details()) =>
         {
-            if refused(e.details()) {
-                Failure::NotRun(e.details().to_owned())
-            } else {
-                Failure::Reply(e.details().to_owned())
-            }
+            Failure::Reply(e.details().to_owned())
         }
-        _ => Failure::Other(e),
+        _ => Failure::Send(SendError::Fatal(Box::new(e))),
     }
 }
 
@@ -237,11 +217,10 @@ impl FredTransport {
 
     /// Sends the batch once, on one client: one result per command, or one error for the
     /// whole batch.
-    async fn send(
+    async fn send_batch(
         &self,
         key: &str,
         commands: &[Command<'_>],
-        unsafe_to_resend: bool,
         eval: bool,
     ) -> Result<Vec<Result<Value, FredError>>, FredError> {
         let client = self.pool.next();
@@ -264,7 +243,7 @@ impl FredTransport {
         };
         // One command (a write script, a read of the index) goes alone: fred's pipelines cost
         // the client more than a plain command. Its error is the whole batch's, which
-        // `batch` reads as the answer of a one-command batch.
+        // `send` reads as the answer of a one-command batch.
         if let [command] = commands {
             let value = Self::send_one(&client.with_options(&options), key, command, eval).await?;
             return Ok(vec![Ok(value)]);
@@ -272,14 +251,16 @@ impl FredTransport {
         // The rarer batches are futures of their own, boxed: inline, their size (fred's
         // futures, twice over for the pair) made every batch's future several kilobytes,
         // copied on every call (measured: 8 % of the client's CPU on a load at 256 tasks).
-        if let ([first, second], false) = (commands, unsafe_to_resend) {
+        if let [first, second] = commands
+            && !matches!(second, Command::Plain("WAIT", _))
+        {
             let client = client.with_options(&options);
             return Box::pin(Self::send_pair(&client, key, [first, second], eval)).await;
         }
         Box::pin(Self::send_pipeline(client, &options, key, commands, eval)).await
     }
 
-    /// A read of two commands (a load and the touch that rides with it) goes as two plain
+    /// Two commands without a `WAIT` (a load and the touch that rides with it) go as two plain
     /// commands sent together on the client's one connection: one round trip, without a fred
     /// pipeline's copies of its commands and its shared reply buffer (measured on
     /// `load_some` at 256 tasks: +6 to +11 %, and +17 to +22 % with the typed `HMGET` of
@@ -341,104 +322,39 @@ impl FredTransport {
 
 #[async_trait]
 impl Transport for FredTransport {
-    async fn batch(
+    async fn send(
         &self,
         key: &str,
         commands: &[Command<'_>],
-        unsafe_to_resend: bool,
-    ) -> session_core::Result<Vec<Reply>> {
-        let mut eval = false;
-        let mut refusals = 0;
-        let started = Instant::now();
-        // Asked only after a failure: the clock stays off the path of a batch that succeeds.
-        let retry_left = || started.elapsed() < self.retry_budget;
-        loop {
-            let items = match self.send(key, commands, unsafe_to_resend, eval).await {
-                Ok(items) => items,
-                Err(e) => {
-                    let failure = classify(e);
-                    match failure {
-                        Failure::NotRun(why) if retry_left() => {
-                            refusals += 1;
-                            tracing::debug!(error = %why, refusals, "batch not run, sending again");
-                            redirect_pause().await;
-                            continue;
-                        }
-                        // A read may be sent again.
-                        Failure::Unknown(e)
-                            if !unsafe_to_resend
-                                && retry_left()
-                                && e.kind() != &ErrorKind::Timeout =>
-                        {
-                            refusals += 1;
-                            tracing::debug!(error = %e, refusals, "read failed, sending again");
-                            redirect_pause().await;
-                            continue;
-                        }
-                        Failure::Unknown(e) if unsafe_to_resend => {
-                            return Err(Error::OutcomeUnknown(Box::new(e)));
-                        }
-                        Failure::Unknown(e) if e.kind() == &ErrorKind::Timeout => {
-                            return Err(Error::Timeout);
-                        }
-                        // A read that kept failing (a lost connection): nothing changed.
-                        Failure::Unknown(e) => return Err(Error::Unavailable(Box::new(e))),
-                        Failure::Other(e) => return Err(Error::backend(e)),
-                        // Not sent (no connection, no node for the slot) until the retry
-                        // budget ran out: nothing ran. (A refusal that Redis answered, such
-                        // as MOVED, is its reply, below, as redis-rs gives it.)
-                        Failure::NotRun(why) if !is_error_code(&why) => {
-                            return Err(Error::Unavailable(why.into()));
-                        }
-                        // A single command's error reply, as the whole answer of a
-                        // one-command batch.
-                        Failure::Reply(why) | Failure::NotRun(why) => {
-                            if commands.len() == 1 && is_error_code(&why) {
-                                if !eval && why.starts_with("NOSCRIPT") {
-                                    eval = true;
-                                    continue;
-                                }
-                                return Ok(vec![Reply::Error(why)]);
-                            }
-                            return Err(Error::backend(why));
-                        }
-                    }
+        eval: bool,
+    ) -> Result<Vec<Reply>, SendError> {
+        let items = match self.send_batch(key, commands, eval).await {
+            Ok(items) => items,
+            Err(e) => match classify(e) {
+                // A lone command's error reply, which fred hands over as the batch's error.
+                Failure::Reply(why) if commands.len() == 1 => return Ok(vec![Reply::Error(why)]),
+                // A whole pipeline refused with Redis's reply: nothing of it ran.
+                Failure::Reply(why) if session_core::redis::retry::refused(&why) => {
+                    return Err(SendError::NotSent(why.into()));
                 }
-            };
-            let replies: Vec<Reply> = items
-                .into_iter()
-                .map(|item| match item {
-                    Ok(value) => Ok(reply(value)),
-                    Err(e) => match classify(e) {
-                        Failure::Reply(why) | Failure::NotRun(why) => Ok(Reply::Error(why)),
-                        Failure::Unknown(e) | Failure::Other(e) => Err(e),
-                    },
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    if unsafe_to_resend {
-                        Error::OutcomeUnknown(Box::new(e))
-                    } else {
-                        Error::backend(e)
-                    }
-                })?;
-            let code = |r: &Reply, f: &dyn Fn(&str) -> bool| matches!(r, Reply::Error(e) if f(e));
-            if !eval
-                && replies
-                    .iter()
-                    .any(|r| code(r, &|e| e.starts_with("NOSCRIPT")))
-            {
-                eval = true;
-                continue;
-            }
-            if replies.iter().any(|r| code(r, &refused)) && retry_left() {
-                refusals += 1;
-                tracing::debug!(refusals, "batch refused, sending again");
-                redirect_pause().await;
-                continue;
-            }
-            return Ok(replies);
-        }
+                Failure::Reply(why) => return Err(SendError::Fatal(why.into())),
+                Failure::Send(e) => return Err(e),
+            },
+        };
+        items
+            .into_iter()
+            .map(|item| match item {
+                Ok(value) => Ok(reply(value)),
+                Err(e) => match classify(e) {
+                    Failure::Reply(why) => Ok(Reply::Error(why)),
+                    Failure::Send(e) => Err(e),
+                },
+            })
+            .collect()
+    }
+
+    fn retry_budget(&self) -> Duration {
+        self.retry_budget
     }
 
     fn sharded(&self) -> bool {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use session_core::{
-    Applied, Created, Delta, NewSession, Policy, Result, Session, SessionHandle, SessionStore,
-    SessionToken,
+    Applied, Created, Delta, NewSession, Policy, Result, SessionHandle, SessionRecord,
+    SessionStore, SessionToken,
 };
 use session_fred::{FredStore, FredStoreBuilder, Topology as FredTopology};
 use session_redis::{RedisStore, RedisStoreBuilder, Topology as RedisTopology};
@@ -20,18 +20,18 @@ fn random_namespace() -> String {
 }
 
 /// A fred store and a redis-rs store on the same deployment and namespace.
-async fn pair(t: topology::Topology, namespace: &str, policy: Policy) -> (FredStore, RedisStore) {
+async fn pair(t: topology::Shape, namespace: &str, policy: Policy) -> (FredStore, RedisStore) {
     let dep: std::sync::Arc<RedisDeployment> = topology::shared(t).await.expect("deployment");
     let (fred, redis) = match t {
-        topology::Topology::Standalone => (
+        topology::Shape::Standalone => (
             FredTopology::Standalone(dep.url()),
             RedisTopology::Standalone(dep.url()),
         ),
-        topology::Topology::Cluster => (
+        topology::Shape::Cluster => (
             FredTopology::Cluster(dep.node_urls()),
             RedisTopology::Cluster(dep.node_urls()),
         ),
-        topology::Topology::Sentinel => {
+        topology::Shape::Sentinel => {
             let master = dep.sentinel_master_name().expect("master").to_owned();
             (
                 FredTopology::Sentinel {
@@ -88,13 +88,17 @@ impl SessionStore for Mixed {
     async fn create(&self, new: NewSession) -> Result<Created> {
         self.pick().create(new).await
     }
-    async fn load(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.pick().load(token).await
     }
-    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.pick().load_read_only(token).await
     }
-    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>> {
         self.pick().load_some(token, names).await
     }
     async fn apply(&self, token: &SessionToken, delta: &Delta) -> Result<Applied> {
@@ -117,7 +121,7 @@ impl SessionStore for Mixed {
     }
 }
 
-struct MixedFactory(topology::Topology);
+struct MixedFactory(topology::Shape);
 
 #[async_trait]
 impl StoreFactory for MixedFactory {
@@ -135,7 +139,7 @@ impl StoreFactory for MixedFactory {
 
 /// Written by one adapter, read and updated by the other, in both directions: attributes,
 /// counters, versions, principals, rotation forwards and deletion.
-async fn sessions_cross_adapters(t: topology::Topology) {
+async fn sessions_cross_adapters(t: topology::Shape) {
     let (fred, redis) = pair(t, &random_namespace(), Policy::default()).await;
     let stores: [(&str, &dyn SessionStore, &dyn SessionStore); 2] = [
         ("fred->redis", &fred, &redis),
@@ -239,20 +243,20 @@ async fn sessions_cross_adapters(t: topology::Topology) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_cross_adapters_standalone() {
-    sessions_cross_adapters(topology::Topology::Standalone).await;
+    sessions_cross_adapters(topology::Shape::Standalone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_cross_adapters_cluster() {
-    sessions_cross_adapters(topology::Topology::Cluster).await;
+    sessions_cross_adapters(topology::Shape::Cluster).await;
 }
 
 mod mixed_standalone {
     use super::*;
-    session_testkit::conformance_suite!(MixedFactory(topology::Topology::Standalone));
+    session_testkit::conformance_suite!(MixedFactory(topology::Shape::Standalone));
 }
 
 mod mixed_cluster {
     use super::*;
-    session_testkit::conformance_suite!(MixedFactory(topology::Topology::Cluster));
+    session_testkit::conformance_suite!(MixedFactory(topology::Shape::Cluster));
 }

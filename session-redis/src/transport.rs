@@ -10,8 +10,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{ErrorKind, RedisError, RetryMethod, ServerErrorKind, Value};
-use session_core::Error;
-use session_core::redis::{Arg, Command, Reply, Transport, redirect_pause};
+use session_core::redis::{Arg, Command, Reply, SendError, Transport};
 use tokio::sync::Mutex;
 
 /// How the transport reaches Redis.
@@ -37,13 +36,10 @@ pub(crate) struct Sentinel {
 /// The [`Transport`] over redis-rs.
 ///
 /// A batch of several commands is one pipeline; a batch of one (every write script) is sent
-/// as a plain command. Scripts go as `EVALSHA`; on `NOSCRIPT` (a restarted or newly
-/// promoted node has an empty script cache) the batch is sent again with `EVAL`, which also
-/// caches the script on that node. A batch is re-sent only when Redis proved it did not run
-/// it (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `READONLY`, a refused
-/// connection). After a timeout or a dropped connection the outcome of a write is unknown and
-/// is reported as [`Error::OutcomeUnknown`], never re-sent: that is why the cluster client runs
-/// with `retries(0)`, since its own retry logic re-sends after I/O errors.
+/// as a plain command. Every command is written at most once: the cluster client runs with
+/// `retries(0)`, since its own retry logic re-sends after I/O errors, and the standalone
+/// connection manager never re-sends. Whether a batch is sent again is
+/// `session_core::redis::retry`'s decision, as for every client.
 pub struct RedisTransport {
     pub(crate) connection: Connection,
     /// How long a batch may keep being re-sent (it was refused, not run) before the error is
@@ -162,7 +158,8 @@ fn reply(value: Value) -> Reply {
     }
 }
 
-/// Redis refused the batch without running it: sending it again is safe.
+/// Redis refused the batch without running it, or it was never sent: sending it again is
+/// safe.
 fn not_run(e: &RedisError) -> bool {
     e.is_connection_refusal()
         || matches!(
@@ -175,23 +172,26 @@ fn not_run(e: &RedisError) -> bool {
         || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
 }
 
-fn map_error(e: RedisError, unsafe_to_resend: bool) -> Error {
+/// An error reply as Redis wrote it (`CODE detail`).
+fn error_text(e: &RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Sorts an error that kept a batch from being answered.
+fn send_error(e: RedisError) -> SendError {
     if not_run(&e) {
-        // Refused until the retry budget ran out: nothing ran.
-        return Error::Unavailable(Box::new(e));
-    }
-    if e.is_io_error() {
-        // Sent, maybe applied.
-        if unsafe_to_resend {
-            return Error::OutcomeUnknown(Box::new(e));
+        SendError::NotSent(Box::new(e))
+    } else if e.is_io_error() {
+        SendError::MaybeRan {
+            timed_out: e.is_timeout(),
+            source: Box::new(e),
         }
-        if e.is_timeout() {
-            return Error::Timeout;
-        }
-        // A read that kept failing (a lost connection): nothing changed.
-        return Error::Unavailable(Box::new(e));
+    } else {
+        SendError::Fatal(Box::new(e))
     }
-    Error::backend(e)
 }
 
 impl RedisTransport {
@@ -246,54 +246,33 @@ impl Sentinel {
 
 #[async_trait]
 impl Transport for RedisTransport {
-    async fn batch(
+    async fn send(
         &self,
         key: &str,
         commands: &[Command<'_>],
-        unsafe_to_resend: bool,
-    ) -> session_core::Result<Vec<Reply>> {
-        let mut eval = false;
-        let mut refusals = 0;
-        let started = std::time::Instant::now();
-        // Asked only after a refusal: the clock stays off the path of a batch that succeeds.
-        let retry_left = || started.elapsed() < self.retry_budget;
-        loop {
-            let request = Request::new(key, commands, eval);
-            let items = match self.query(&request).await {
-                Ok(items) => items,
-                Err(e)
-                    if (not_run(&e) || (!unsafe_to_resend && e.is_io_error())) && retry_left() =>
-                {
-                    refusals += 1;
-                    tracing::debug!(error = %e, refusals, "batch not run, sending again");
-                    redirect_pause().await;
-                    continue;
-                }
-                Err(e) => return Err(map_error(e, unsafe_to_resend)),
-            };
-            if !eval && items.iter().any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::NoScript)))) {
-                eval = true;
-                continue;
+        eval: bool,
+    ) -> Result<Vec<Reply>, SendError> {
+        let request = Request::new(key, commands, eval);
+        let items = match self.query(&request).await {
+            Ok(items) => items,
+            // A lone command's error reply, as redis-rs hands it over (the cluster client
+            // gives a redirect so): that command's reply.
+            Err(e) if matches!(request, Request::One(_)) && e.code().is_some() => {
+                return Ok(vec![Reply::Error(error_text(&e))]);
             }
-            if let Some(Err(e)) = items.iter().find(|i| matches!(i, Err(e) if not_run(e)))
-                && retry_left()
-            {
-                refusals += 1;
-                tracing::debug!(error = %e, refusals, "batch refused, sending again");
-                redirect_pause().await;
-                continue;
-            }
-            return Ok(items
-                .into_iter()
-                .map(|item| match item {
-                    Ok(value) => reply(value),
-                    Err(e) => Reply::Error(match (e.code(), e.detail()) {
-                        (Some(code), Some(detail)) => format!("{code} {detail}"),
-                        _ => e.to_string(),
-                    }),
-                })
-                .collect());
-        }
+            Err(e) => return Err(send_error(e)),
+        };
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                Ok(value) => reply(value),
+                Err(e) => Reply::Error(error_text(&e)),
+            })
+            .collect())
+    }
+
+    fn retry_budget(&self) -> Duration {
+        self.retry_budget
     }
 
     fn sharded(&self) -> bool {

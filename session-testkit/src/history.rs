@@ -11,8 +11,8 @@ use std::fmt;
 use std::time::Duration;
 
 use session_core::{
-    Applied, Delta, Error, Model, NewSession, Session, SessionHandle, SessionStore, SessionToken,
-    Timestamp,
+    Applied, Delta, Error, Model, NewSession, SessionHandle, SessionRecord, SessionStore,
+    SessionToken, Timestamp,
 };
 
 /// One operation of the contract, on the session a test refers to by token.
@@ -51,8 +51,8 @@ pub struct View {
     pub has_deadline: bool,
 }
 
-impl From<&Session> for View {
-    fn from(s: &Session) -> Self {
+impl From<&SessionRecord> for View {
+    fn from(s: &SessionRecord) -> Self {
         View {
             handle: s.handle,
             version: s.version,
@@ -182,7 +182,7 @@ pub async fn run_on_store<S: SessionStore + ?Sized>(
     token: &SessionToken,
     call: &Call,
 ) -> (Outcome, Option<SessionToken>) {
-    let view = |s: Option<Session>| Outcome::Loaded(s.as_ref().map(View::from));
+    let view = |s: Option<SessionRecord>| Outcome::Loaded(s.as_ref().map(View::from));
     let outcome = match call {
         Call::Load => Outcome::of(store.load(token).await, view),
         Call::LoadReadOnly => Outcome::of(store.load_read_only(token).await, view),
@@ -210,7 +210,7 @@ pub fn run_on_model(
     call: &Call,
     rotated_to: Option<SessionHandle>,
 ) -> Outcome {
-    let view = |s: Option<Session>| Outcome::Loaded(s.as_ref().map(View::from));
+    let view = |s: Option<SessionRecord>| Outcome::Loaded(s.as_ref().map(View::from));
     match call {
         Call::Load => view(model.load(now, handle)),
         Call::LoadReadOnly => view(model.load_read_only(now, handle)),

@@ -59,7 +59,7 @@
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
 //! use session_core::{
-//!     Applied, Created, Delta, MemoryStore, NewSession, Policy, Result, Session,
+//!     Applied, Created, Delta, MemoryStore, NewSession, Policy, Result, SessionRecord,
 //!     SessionHandle, SessionStore, SessionToken, SystemClock,
 //! };
 //! use session_testkit::conformance::{Capabilities, StoreFactory, run_all};
@@ -72,11 +72,11 @@
 //! impl SessionStore for Toy {
 //!     fn policy(&self) -> Policy { self.0.policy() }
 //!     async fn create(&self, new: NewSession) -> Result<Created> { self.0.create(new).await }
-//!     async fn load(&self, t: &SessionToken) -> Result<Option<Session>> { self.0.load(t).await }
-//!     async fn load_read_only(&self, t: &SessionToken) -> Result<Option<Session>> {
+//!     async fn load(&self, t: &SessionToken) -> Result<Option<SessionRecord>> { self.0.load(t).await }
+//!     async fn load_read_only(&self, t: &SessionToken) -> Result<Option<SessionRecord>> {
 //!         self.0.load_read_only(t).await
 //!     }
-//!     async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+//!     async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<SessionRecord>> {
 //!         self.0.load_some(t, names).await
 //!     }
 //!     async fn apply(&self, t: &SessionToken, d: &Delta) -> Result<Applied> {

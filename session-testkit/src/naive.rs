@@ -10,31 +10,31 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::{
-    Applied, Clock, Created, Delta, Error, Model, NewSession, Policy, Result, Session,
-    SessionHandle, SessionStore, SessionToken, SystemClock, Timestamp,
+    Applied, Clock, Created, Delta, Error, Model, NewSession, Policy, Result, SessionHandle,
+    SessionRecord, SessionStore, SessionToken, SystemClock, Timestamp,
 };
 
 /// Where the naive store keeps whole records.
 #[async_trait]
 pub trait RecordBackend: Send + Sync + std::fmt::Debug {
     /// Reads a record.
-    async fn get(&self, handle: &SessionHandle) -> Result<Option<Session>>;
+    async fn get(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>>;
     /// Writes a whole record.
-    async fn set(&self, session: &Session) -> Result<()>;
+    async fn set(&self, session: &SessionRecord) -> Result<()>;
     /// Removes a record.
     async fn remove(&self, handle: &SessionHandle) -> Result<()>;
 }
 
 /// Records in process memory.
 #[derive(Debug, Default, Clone)]
-pub struct MemoryRecords(Arc<Mutex<HashMap<SessionHandle, Session>>>);
+pub struct MemoryRecords(Arc<Mutex<HashMap<SessionHandle, SessionRecord>>>);
 
 #[async_trait]
 impl RecordBackend for MemoryRecords {
-    async fn get(&self, handle: &SessionHandle) -> Result<Option<Session>> {
+    async fn get(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>> {
         Ok(self.0.lock().expect("lock").get(handle).cloned())
     }
-    async fn set(&self, session: &Session) -> Result<()> {
+    async fn set(&self, session: &SessionRecord) -> Result<()> {
         self.0
             .lock()
             .expect("lock")
@@ -76,7 +76,7 @@ impl<B: RecordBackend> NaiveStore<B> {
         SystemClock.now()
     }
 
-    async fn live(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn live(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         let now = Self::now();
         Ok(self
             .backend
@@ -121,15 +121,19 @@ impl<B: RecordBackend> SessionStore for NaiveStore<B> {
         Ok(Created { token, session })
     }
 
-    async fn load(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.live(token).await
     }
 
-    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.live(token).await
     }
 
-    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>> {
         Ok(self.live(token).await?.map(|mut s| {
             s.attributes.retain(|n, _| names.contains(&n.as_str()));
             s

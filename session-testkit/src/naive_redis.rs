@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use session_core::{Attribute, Error, Result, Session, SessionHandle, Timestamp};
+use session_core::{Attribute, Error, Result, SessionHandle, SessionRecord, Timestamp};
 
 use super::RecordBackend;
 
@@ -55,7 +55,7 @@ struct Record {
 
 #[async_trait]
 impl RecordBackend for RedisRecords {
-    async fn get(&self, handle: &SessionHandle) -> Result<Option<Session>> {
+    async fn get(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>> {
         let raw: Option<Vec<u8>> = self
             .connection
             .clone()
@@ -64,7 +64,7 @@ impl RecordBackend for RedisRecords {
             .map_err(Error::backend)?;
         let Some(raw) = raw else { return Ok(None) };
         let r: Record = serde_json::from_slice(&raw).map_err(|e| Error::Corrupt(e.to_string()))?;
-        Ok(Some(Session {
+        Ok(Some(SessionRecord {
             handle: *handle,
             version: r.version,
             created_at: Timestamp::from_millis(r.created),
@@ -84,7 +84,7 @@ impl RecordBackend for RedisRecords {
         }))
     }
 
-    async fn set(&self, s: &Session) -> Result<()> {
+    async fn set(&self, s: &SessionRecord) -> Result<()> {
         let record = Record {
             version: s.version,
             created: s.created_at.as_millis(),

@@ -69,7 +69,7 @@ macro_rules! __redis_checks {
 /// one check gives the reason and the others point to it.
 pub async fn ready() -> Result<(), crate::conformance::NotReady> {
     static SAID: AtomicBool = AtomicBool::new(false);
-    let t = topology::Topology::Standalone;
+    let t = topology::Shape::Standalone;
     match topology::shared(t).await {
         Ok(_) => Ok(()),
         Err(e) => Err(crate::redis_factory::once_per_suite(&SAID, t, e)),
@@ -124,7 +124,7 @@ async fn command_stats<T: Transport>(t: &T) -> BTreeMap<String, u64> {
 /// measured at the transport, and the Redis commands each costs, measured with
 /// `INFO commandstats` on a private server.
 pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = counting(c, fast(&dep, Policy::default())).await;
@@ -134,7 +134,11 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         .await
         .unwrap()
         .token;
-    // Warm the script cache: a script's first use on a server costs one NOSCRIPT retry.
+    // Warm the script cache: a script's first use on a server costs one NOSCRIPT retry,
+    // which counts as a round trip.
+    for script in session_core::redis::SCRIPTS {
+        raw(t(), "", "SCRIPT", &["LOAD", script.source]).await;
+    }
     store.load(&token).await.unwrap();
     store.apply(&token, &Delta::new().touch()).await.unwrap();
     let warm = store.create(NewSession::new()).await.unwrap().token;
@@ -280,7 +284,7 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
 /// two on writes of either script, keeping its attributes, their versions, its metadata and
 /// its key's expiry; rotation copies either form.
 pub async fn sessions_change_form_with_their_size<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let settings = fast(&dep, Policy::default());
@@ -405,7 +409,7 @@ fn served(stats: &BTreeMap<String, u64>) -> u64 {
 /// could outlast half of it) asks the touch script on every load and the script decides on
 /// Redis's clock; with a zero interval the script rides in the read's round trip.
 pub async fn loads_touch_only_when_due<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = counting(c, fast(&dep, Policy::default())).await;
@@ -459,7 +463,7 @@ pub async fn loads_touch_only_when_due<C: Connect>(c: &C) {
 /// untouched (`Policy::load_touch`); the session's last access is moved back in storage to
 /// stand in for time passing.
 pub async fn loads_tolerate_clock_skew<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let skew = session_core::CLOCK_SKEW_BOUND;
@@ -552,7 +556,7 @@ async fn load_cost<T: Transport>(
 /// instant, which every write that moves it keeps (`PEXPIRETIME`), so an expired session is
 /// never returned.
 pub async fn the_key_expires_at_the_session_expiry<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = c.store(fast(&dep, Policy::default())).await.expect("store");
@@ -565,7 +569,7 @@ pub async fn the_key_expires_at_the_session_expiry<C: Connect>(c: &C) {
         };
         at
     };
-    let at = |s: &session_core::Session| s.expires_at().as_millis() as i64;
+    let at = |s: &session_core::SessionRecord| s.expires_at().as_millis() as i64;
     let session = store.load_read_only(&token).await.unwrap().unwrap();
     assert_eq!(expiry().await, at(&session), "after create");
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -639,7 +643,7 @@ pub async fn failed_applies_leave_the_key_untouched<C: Connect>(c: &C) {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
 
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let policy = Policy {
@@ -775,7 +779,7 @@ async fn keys_of<T: Transport>(t: &T, namespace: &str) -> Vec<String> {
 /// and ends within the delete grace of its last session: once every session has ended
 /// (expired, deleted, rotated away) and the graces have passed, the namespace holds no key.
 pub async fn principal_indexes_end_with_their_sessions<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let policy = Policy {
@@ -844,7 +848,7 @@ pub async fn principal_indexes_end_with_their_sessions<C: Connect>(c: &C) {
 /// A deleted session's key becomes a tombstone that expires after the grace period, so the
 /// memory is freed.
 pub async fn tombstones_expire_after_the_grace_period<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let policy = Policy {
@@ -881,7 +885,7 @@ pub async fn tombstones_expire_after_the_grace_period<C: Connect>(c: &C) {
 /// After the server loses its script cache (a restart, a new master), the store reloads its
 /// scripts transparently.
 pub async fn scripts_reload_after_the_cache_is_flushed<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = c.store(fast(&dep, Policy::default())).await.expect("store");
@@ -913,7 +917,7 @@ pub async fn scripts_reload_after_the_cache_is_flushed<C: Connect>(c: &C) {
 /// once when the server resumes; a read times out. A stopped server: a typed error soon. The
 /// store serves again after the restart.
 pub async fn unavailable_servers_give_typed_errors<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = c.store(fast(&dep, Policy::default())).await.expect("store");
@@ -982,7 +986,7 @@ pub async fn unavailable_servers_give_typed_errors<C: Connect>(c: &C) {
 /// increments and those plus the ones with an unknown outcome, never above. No client-level
 /// re-send applied an increment twice, and no other error hid an applied one.
 pub async fn connection_cuts_never_apply_a_write_twice<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = Arc::new(c.store(fast(&dep, Policy::default())).await.expect("store"));
@@ -1073,7 +1077,7 @@ pub async fn connection_cuts_never_apply_a_write_twice<C: Connect>(c: &C) {
 /// master serving the session's key, so it counts that write: on a cluster, the `WAIT` calls
 /// land on exactly that node (each node's `INFO commandstats`), none elsewhere.
 pub async fn wait_runs_on_the_node_of_the_write<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Cluster)
+    let dep = topology::shared(topology::Shape::Cluster)
         .await
         .expect("cluster");
     // Generous: this checks where `WAIT` runs, not how fast replicas answer. With 500 ms the
@@ -1117,8 +1121,14 @@ pub async fn wait_runs_on_the_node_of_the_write<C: Connect>(c: &C) {
     let mut owner = None;
     for ((url, t), before) in nodes.iter().zip(before) {
         let delta = waits(t).await - before;
-        // Only the master serving the key answers EXISTS with 1 (the others redirect).
-        let serves = raw(t, &key, "EXISTS", &[&key]).await == Reply::Int(1);
+        // Only the master serving the key answers EXISTS with 1 (the others redirect). Sent
+        // once, without the retry policy, which would send a redirected command again
+        // until its budget is spent.
+        let exists = [Command::Plain(
+            "EXISTS",
+            vec![Cow::Borrowed(key.as_bytes())],
+        )];
+        let serves = t.send(&key, &exists, false).await.expect("EXISTS") == [Reply::Int(1)];
         println!("{url}: {delta} WAIT calls, serves the key: {serves}");
         if serves {
             owner = Some(url.clone());
@@ -1136,7 +1146,7 @@ pub async fn wait_runs_on_the_node_of_the_write<C: Connect>(c: &C) {
 /// attempted), and the acknowledged increments lost are measured (printed), with and
 /// without `WAIT 1`.
 pub async fn store_survives_cluster_master_failures<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Cluster)
+    let dep = RedisDeployment::start(topology::Shape::Cluster)
         .await
         .expect("cluster");
     let wait = Some(Durability {
@@ -1194,7 +1204,7 @@ pub async fn store_survives_cluster_master_failures<C: Connect>(c: &C) {
 /// Sentinel: the master is killed; once the sentinels promote the replica, the store finds
 /// the new master by itself and the session (replicated with `WAIT 1`) is still there.
 pub async fn store_follows_a_sentinel_failover<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Sentinel)
+    let dep = RedisDeployment::start(topology::Shape::Sentinel)
         .await
         .expect("sentinel");
     let mut settings = fast(&dep, Policy::default());

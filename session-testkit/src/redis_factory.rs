@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use session_core::redis::{Command, Reply, Settings, Store, Transport, layout};
+use session_core::redis::{Command, Reply, SendError, Settings, Store, Transport, layout};
 use session_core::{Error, Policy, Result, SessionHandle, SessionToken};
 
 use crate::conformance::{Capabilities, Foreign, StoreFactory};
-use crate::topology::{self, RedisDeployment, Topology};
+use crate::topology::{self, RedisDeployment, Shape};
 
 /// How an adapter connects: its transport for the shared [`Settings`] (where Redis is,
 /// timeouts, durability), which the testkit fills in. An adapter's builder usually does it
@@ -61,9 +61,7 @@ macro_rules! __redis_suite {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_suite!($crate::redis_factory::RedisFactory {
-                deployment: $crate::redis_factory::Deployment::Shared(
-                    $crate::topology::Topology::$topology
-                ),
+                servers: $crate::redis_factory::Servers::Shared($crate::topology::Shape::$topology),
                 connect: $connect,
             });
         }
@@ -72,9 +70,9 @@ macro_rules! __redis_suite {
 
 /// Where a [`RedisFactory`] gets its deployment.
 #[derive(Debug, Clone)]
-pub enum Deployment {
+pub enum Servers {
     /// [`topology::shared`]: started once per process.
-    Shared(Topology),
+    Shared(Shape),
     /// A given deployment (a private one, or an external URL).
     Given(Arc<RedisDeployment>),
 }
@@ -83,8 +81,8 @@ pub enum Deployment {
 /// capability (planted with real `SET`/`HSET` commands through the store's own transport).
 #[derive(Debug, Clone)]
 pub struct RedisFactory<C> {
-    /// The deployment.
-    pub deployment: Deployment,
+    /// Where the deployment comes from.
+    pub servers: Servers,
     /// The adapter.
     pub connect: C,
 }
@@ -100,7 +98,7 @@ static SAID: [AtomicBool; 3] = [
 /// time `said` is asked, a pointer to it after.
 pub(crate) fn once_per_suite(
     said: &AtomicBool,
-    topology: Topology,
+    topology: Shape,
     error: topology::TopologyError,
 ) -> crate::conformance::NotReady {
     crate::conformance::NotReady(if said.swap(true, Ordering::SeqCst) {
@@ -150,9 +148,9 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
     type Store = Store<C::Transport>;
 
     async fn make(&self, policy: Policy) -> Result<Self::Store> {
-        let deployment = match &self.deployment {
-            Deployment::Shared(t) => topology::shared(*t).await.map_err(Error::backend)?,
-            Deployment::Given(d) => d.clone(),
+        let deployment = match &self.servers {
+            Servers::Shared(t) => topology::shared(*t).await.map_err(Error::backend)?,
+            Servers::Given(d) => d.clone(),
         };
         self.connect.store(settings_for(&deployment, policy)).await
     }
@@ -162,12 +160,12 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
     /// given once per suite (topology), and the suite's other tests point to it, so a test
     /// run shows a few readable lines rather than the same paragraph per case.
     async fn ready(&self) -> Result<()> {
-        match &self.deployment {
-            Deployment::Shared(t) => match topology::shared(*t).await {
+        match &self.servers {
+            Servers::Shared(t) => match topology::shared(*t).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(Error::backend(once_per_suite(&SAID[*t as usize], *t, e))),
             },
-            Deployment::Given(_) => Ok(()),
+            Servers::Given(_) => Ok(()),
         }
     }
 
@@ -269,14 +267,15 @@ impl<T> Counting<T> {
 
 // Written out rather than through `#[async_trait]`: it hands back the inner transport's
 // future instead of boxing a second one, so counting adds no allocation to a batch and the
-// benchmarks measure the store, not the wrapper.
+// benchmarks measure the store, not the wrapper. It counts `send`, the one round trip, so a
+// batch sent again (a refusal, `NOSCRIPT`) counts each time.
 impl<T: Transport> Transport for Counting<T> {
-    fn batch<'s, 'k, 'c, 'a, 'f>(
+    fn send<'s, 'k, 'c, 'a, 'f>(
         &'s self,
         key: &'k str,
         commands: &'c [Command<'a>],
-        unsafe_to_resend: bool,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Reply>>> + Send + 'f>>
+        eval: bool,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<Reply>, SendError>> + Send + 'f>>
     where
         's: 'f,
         'k: 'f,
@@ -285,7 +284,15 @@ impl<T: Transport> Transport for Counting<T> {
         Self: 'f,
     {
         self.batches.fetch_add(1, Ordering::SeqCst);
-        self.inner.batch(key, commands, unsafe_to_resend)
+        self.inner.send(key, commands, eval)
+    }
+
+    fn retry_budget(&self) -> std::time::Duration {
+        self.inner.retry_budget()
+    }
+
+    fn sharded(&self) -> bool {
+        self.inner.sharded()
     }
 }
 
@@ -297,10 +304,10 @@ mod tests {
     fn a_suite_gives_its_start_failure_once_and_points_to_it_after() {
         let said = AtomicBool::new(false);
         let failure = || topology::TopologyError::Config("no Redis here".into());
-        let first = once_per_suite(&said, Topology::Cluster, failure());
+        let first = once_per_suite(&said, Shape::Cluster, failure());
         assert_eq!(first.to_string(), "configuration: no Redis here");
         for _ in 0..2 {
-            let later = once_per_suite(&said, Topology::Cluster, failure());
+            let later = once_per_suite(&said, Shape::Cluster, failure());
             assert_eq!(
                 format!("{later:?}"),
                 "cannot start Redis (cluster): the reason is given once, by another test of \

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::cluster::ClusterClientBuilder;
 use session_testkit::topology::{
-    FailoverConfig, FailoverReport, FaultKind, RedisDeployment, Topology, WaitConfig,
+    FailoverConfig, FailoverReport, FaultKind, RedisDeployment, Shape, WaitConfig,
     run_raw_incr_failover,
 };
 
@@ -69,7 +69,7 @@ fn check(report: &FailoverReport) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_master_failover_under_incr_load() {
-    let dep = RedisDeployment::start(Topology::Cluster).await.unwrap();
+    let dep = RedisDeployment::start(Shape::Cluster).await.unwrap();
     eprintln!("cluster via {:?}", dep.provider());
     let wait = WaitConfig {
         replicas: 1,

@@ -6,7 +6,7 @@
 use session_core::{Policy, Result, SessionToken};
 use session_testkit::conformance::StoreFactory;
 use session_testkit::naive::{NaiveStore, RedisRecords};
-use session_testkit::topology::{Topology, shared};
+use session_testkit::topology::{Shape, shared};
 
 struct NaiveOnRedis {
     url: String,
@@ -30,9 +30,7 @@ impl StoreFactory for NaiveOnRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn negative_control_is_caught_on_real_redis() {
-    let redis = shared(Topology::Standalone)
-        .await
-        .expect("a standalone Redis");
+    let redis = shared(Shape::Standalone).await.expect("a standalone Redis");
     let factory = NaiveOnRedis { url: redis.url() };
     session_testkit::conformance::negative_control(&factory).await;
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use session_testkit::topology::{
-    Provider, ProviderChoice, ProviderRequest, RedisDeployment, Topology, TopologyError,
+    Provider, ProviderChoice, ProviderRequest, RedisDeployment, Shape, TopologyError,
 };
 
 /// An image no registry has, so its pull fails wherever the test runs.
@@ -34,7 +34,7 @@ async fn a_pull_that_cannot_succeed_falls_back_to_processes() {
     );
 
     // And the choice works: a server on it answers.
-    let dep = RedisDeployment::start_with(Topology::Standalone, choice.provider)
+    let dep = RedisDeployment::start_with(Shape::Standalone, choice.provider)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     dep.wait_healthy(Duration::from_secs(10))

@@ -14,7 +14,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{AsyncConnectionConfig, ConnectionAddr};
 use session_testkit::topology::{
-    Provider, ProviderChoice, ProviderRequest, RedisDeployment, Topology,
+    Provider, ProviderChoice, ProviderRequest, RedisDeployment, Shape,
 };
 
 fn selected(provider: Provider) -> bool {
@@ -36,7 +36,7 @@ fn selected(provider: Provider) -> bool {
     }
 }
 
-async fn start(topology: Topology, provider: Provider) -> RedisDeployment {
+async fn start(topology: Shape, provider: Provider) -> RedisDeployment {
     let t = Instant::now();
     let dep = RedisDeployment::start_with(topology, provider)
         .await
@@ -61,7 +61,7 @@ async fn con(
 }
 
 async fn standalone(provider: Provider) {
-    let dep = start(Topology::Standalone, provider).await;
+    let dep = start(Shape::Standalone, provider).await;
     assert_eq!(dep.nodes().len(), 1);
     assert_eq!(dep.masters().await.unwrap(), dep.nodes());
     let mut c = con(&dep.url(), Duration::from_secs(2)).await.unwrap();
@@ -122,7 +122,7 @@ async fn cluster_roundtrip(dep: &RedisDeployment, tag: &str) {
 }
 
 async fn cluster(provider: Provider) {
-    let dep = start(Topology::Cluster, provider).await;
+    let dep = start(Shape::Cluster, provider).await;
     assert_eq!(dep.nodes().len(), 6);
     let masters = dep.masters().await.unwrap();
     assert_eq!(masters.len(), 3);
@@ -205,7 +205,7 @@ async fn master_addr_from_sentinel(dep: &RedisDeployment) -> String {
 }
 
 async fn sentinel(provider: Provider) {
-    let dep = start(Topology::Sentinel, provider).await;
+    let dep = start(Shape::Sentinel, provider).await;
     assert_eq!(dep.sentinel_urls().len(), 3);
     assert_eq!(dep.nodes().len(), 2);
     let master = master_addr_from_sentinel(&dep).await;
@@ -303,10 +303,10 @@ async fn shared_standalone_second_runtime() {
 }
 
 async fn shared_roundtrip(key: &str) {
-    let dep = session_testkit::topology::shared(Topology::Standalone)
+    let dep = session_testkit::topology::shared(Shape::Standalone)
         .await
         .unwrap();
-    let again = session_testkit::topology::shared(Topology::Standalone)
+    let again = session_testkit::topology::shared(Shape::Standalone)
         .await
         .unwrap();
     assert!(std::sync::Arc::ptr_eq(&dep, &again));
@@ -319,7 +319,7 @@ async fn shared_roundtrip(key: &str) {
 async fn url_provider_reports_missing_variable() {
     // Only inspects configuration errors; does not need a server.
     if std::env::var("SESSION_TESTKIT_REDIS_CLUSTER_URLS").is_err() {
-        let err = RedisDeployment::start_with(Topology::Cluster, Provider::Url)
+        let err = RedisDeployment::start_with(Shape::Cluster, Provider::Url)
             .await
             .unwrap_err();
         assert!(

@@ -27,7 +27,7 @@ use axum::routing::get;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{Request, StatusCode};
 use session_core::SessionStore;
-use session_testkit::topology::{RedisDeployment, Topology};
+use session_testkit::topology::{RedisDeployment, Shape};
 use session_tower::{Session, SessionError, SessionLayer};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -185,7 +185,7 @@ fn vs_tower_sessions(c: &mut Criterion) {
         .expect("a runtime");
 
     let (deployment, cases) = rt.block_on(async {
-        let deployment = RedisDeployment::start(Topology::Standalone)
+        let deployment = RedisDeployment::start(Shape::Standalone)
             .await
             .expect("a standalone Redis (Docker or redis-server; see session-testkit)");
         let url = deployment.url();

@@ -66,7 +66,7 @@ pub(crate) struct State {
     /// A token came in the request but named no live session (or was malformed).
     pub(crate) stale_cookie: bool,
     /// The snapshot, once loaded (`Some(None)`: there is no live session).
-    loaded: Option<Option<session_core::Session>>,
+    loaded: Option<Option<session_core::SessionRecord>>,
     /// Attributes present in the snapshot (`None`: all of them).
     loaded_names: Option<BTreeSet<String>>,
     /// Names to load with `load_some` instead of a full load.
@@ -294,7 +294,9 @@ impl Session {
     pub async fn expires_at(&self) -> Result<Option<Timestamp>> {
         let mut state = self.inner.state.lock().await;
         self.ensure_loaded(&mut state, None).await?;
-        Ok(state.snapshot().map(session_core::Session::expires_at))
+        Ok(state
+            .snapshot()
+            .map(session_core::SessionRecord::expires_at))
     }
 
     /// The storage handle of the current session (safe to log; loads it if needed).
@@ -432,7 +434,7 @@ impl Session {
         Ok(())
     }
 
-    fn loaded(&self, state: &mut State, session: Option<session_core::Session>) {
+    fn loaded(&self, state: &mut State, session: Option<session_core::SessionRecord>) {
         match &session {
             Some(s) => {
                 state.touched = true;
@@ -505,7 +507,7 @@ impl Session {
 }
 
 impl State {
-    fn snapshot(&self) -> Option<&session_core::Session> {
+    fn snapshot(&self) -> Option<&session_core::SessionRecord> {
         self.loaded.as_ref().and_then(Option::as_ref)
     }
 

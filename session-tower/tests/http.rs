@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use session_core::{
-    Applied, Created, Delta, Error, MemoryStore, NewSession, Policy, Result, Session,
-    SessionHandle, SessionStore, SessionToken,
+    Applied, Created, Delta, Error, MemoryStore, NewSession, Policy, Result, SessionHandle,
+    SessionRecord, SessionStore, SessionToken,
 };
 use session_redis::RedisStoreBuilder;
-use session_testkit::topology::{self, Topology};
+use session_testkit::topology::{self, Shape};
 use session_tower::{CookieLifetime, Key, SameSite, SaveFailure, SessionLayer};
 
 /// Serves `layer`'s shop on a free loopback port (until the test's runtime ends).
@@ -34,11 +34,11 @@ async fn serve(layer: SessionLayer) -> SocketAddr {
 }
 
 /// A Redis store on the shared deployment of `t`, in a namespace of its own.
-async fn redis_store(t: Topology, namespace: &str, policy: Policy) -> Arc<dyn SessionStore> {
+async fn redis_store(t: Shape, namespace: &str, policy: Policy) -> Arc<dyn SessionStore> {
     let dep = topology::shared(t).await.expect("a Redis deployment");
     let builder = RedisStoreBuilder::new().namespace(namespace).policy(policy);
     let builder = match t {
-        Topology::Cluster => builder.topology(session_redis::Topology::Cluster(dep.node_urls())),
+        Shape::Cluster => builder.topology(session_redis::Topology::Cluster(dep.node_urls())),
         _ => builder.url(&dep.url()),
     };
     Arc::new(builder.build().await.expect("a Redis store"))
@@ -50,7 +50,7 @@ fn namespace() -> String {
 
 /// Two shop instances with stores of their own on one Redis.
 async fn two_instances(
-    t: Topology,
+    t: Shape,
     policy: Policy,
 ) -> (SocketAddr, SocketAddr, Arc<dyn SessionStore>) {
     let ns = namespace();
@@ -115,7 +115,7 @@ fn session_cookie(reply: &Reply) -> String {
     format!("session={}", c.value())
 }
 
-async fn cart_adds_and_increments_lose_nothing(t: Topology) {
+async fn cart_adds_and_increments_lose_nothing(t: Shape) {
     let (a, b, _) = two_instances(t, Policy::default()).await;
     let first = send("POST", a, "/counter", None).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -156,19 +156,19 @@ async fn cart_adds_and_increments_lose_nothing(t: Topology) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn standalone_two_instances_lose_no_concurrent_change() {
-    cart_adds_and_increments_lose_nothing(Topology::Standalone).await;
+    cart_adds_and_increments_lose_nothing(Shape::Standalone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_two_instances_lose_no_concurrent_change() {
-    cart_adds_and_increments_lose_nothing(Topology::Cluster).await;
+    cart_adds_and_increments_lose_nothing(Shape::Cluster).await;
 }
 
 /// Logout on one instance is seen by the other at once, and a request that read the session
 /// before the logout and writes after it does not bring the session back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_is_seen_everywhere_and_not_undone_by_a_request_in_flight() {
-    let (a, b, store) = two_instances(Topology::Standalone, Policy::default()).await;
+    let (a, b, store) = two_instances(Shape::Standalone, Policy::default()).await;
     let anon = session_cookie(&send("POST", a, "/counter", None).await);
     let login = send("POST", a, "/login/alice", Some(&anon)).await;
     let cookie = session_cookie(&login);
@@ -239,7 +239,7 @@ async fn login_rotates_and_the_old_cookie_works_only_within_the_grace_period() {
         rotate_grace: Duration::from_millis(1500),
         ..Policy::default()
     };
-    let (a, b, _) = two_instances(Topology::Standalone, policy).await;
+    let (a, b, _) = two_instances(Shape::Standalone, policy).await;
     let old = session_cookie(&send("POST", a, "/cart/apple", None).await);
     let login = send("POST", a, "/login/bob", Some(&old)).await;
     assert_eq!(login.status, StatusCode::OK);
@@ -286,7 +286,7 @@ async fn login_rotates_and_the_old_cookie_works_only_within_the_grace_period() {
 /// and nobody is logged out: the old cookie forwards, the new one holds the login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_double_submitted_login_rotates_once_and_logs_nobody_out() {
-    let (a, b, _) = two_instances(Topology::Standalone, Policy::default()).await;
+    let (a, b, _) = two_instances(Shape::Standalone, Policy::default()).await;
     let old = session_cookie(&send("POST", a, "/cart/apple", None).await);
     let logins = (0..8).map(|i| {
         let old = old.clone();
@@ -502,13 +502,13 @@ impl SessionStore for DownStore {
     async fn create(&self, _: NewSession) -> Result<Created> {
         Err(down())
     }
-    async fn load(&self, _: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, _: &SessionToken) -> Result<Option<SessionRecord>> {
         Err(down())
     }
-    async fn load_read_only(&self, _: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, _: &SessionToken) -> Result<Option<SessionRecord>> {
         Err(down())
     }
-    async fn load_some(&self, _: &SessionToken, _: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(&self, _: &SessionToken, _: &[&str]) -> Result<Option<SessionRecord>> {
         Err(down())
     }
     async fn apply(&self, _: &SessionToken, _: &Delta) -> Result<Applied> {
@@ -588,15 +588,15 @@ impl SessionStore for Counting {
         self.creates.fetch_add(1, Ordering::SeqCst);
         self.inner.create(new).await
     }
-    async fn load(&self, t: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, t: &SessionToken) -> Result<Option<SessionRecord>> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(t).await
     }
-    async fn load_read_only(&self, t: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, t: &SessionToken) -> Result<Option<SessionRecord>> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load_read_only(t).await
     }
-    async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(&self, t: &SessionToken, names: &[&str]) -> Result<Option<SessionRecord>> {
         self.load_somes.fetch_add(1, Ordering::SeqCst);
         self.inner.load_some(t, names).await
     }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use redis::aio::MultiplexedConnection;
-use session_core::redis::Topology as UrlTopology;
-use session_testkit::topology::{Provider, RedisDeployment, Topology, cluster_masters, key_slot};
+use session_core::redis::Topology;
+use session_testkit::topology::{Provider, RedisDeployment, Shape, cluster_masters, key_slot};
 
 use super::error::{BenchError, Result};
 use super::metrics::{self, Snapshot};
@@ -57,7 +57,7 @@ async fn connect(url: &str) -> Result<MultiplexedConnection> {
 
 impl Target {
     /// Starts `topology` (standalone or cluster) with `provider`.
-    pub async fn start(topology: Topology, provider: Provider) -> Result<Target> {
+    pub async fn start(topology: Shape, provider: Provider) -> Result<Target> {
         let deployment = RedisDeployment::start_with(topology, provider)
             .await
             .map_err(deployment_error)?;
@@ -73,8 +73,8 @@ impl Target {
 
     /// An existing deployment at `url` (`redis://…` or `redis+cluster://seed1,seed2`).
     pub async fn connect(url: &str) -> Result<Target> {
-        let (label, masters) = match UrlTopology::from_url(url)? {
-            UrlTopology::Standalone(u) => (
+        let (label, masters) = match Topology::from_url(url)? {
+            Topology::Standalone(u) => (
                 "standalone",
                 vec![Master {
                     addr: u.clone(),
@@ -82,7 +82,7 @@ impl Target {
                     slots: vec![(0, 16383)],
                 }],
             ),
-            UrlTopology::Cluster(seeds) => {
+            Topology::Cluster(seeds) => {
                 let seed = seeds
                     .first()
                     .ok_or_else(|| BenchError::Invalid("no cluster seed".into()))?;
@@ -104,7 +104,7 @@ impl Target {
                 }
                 ("cluster", masters)
             }
-            UrlTopology::Sentinel { .. } => {
+            Topology::Sentinel { .. } => {
                 return Err(BenchError::Invalid(
                     "sentinel is not benchmarked: give a standalone or cluster URL".into(),
                 ));

@@ -20,7 +20,7 @@ use session_benches::bench::report::{self, RunInfo};
 use session_benches::bench::suite::{self, Results};
 use session_benches::bench::{BenchError, Result};
 use session_core::SessionToken;
-use session_testkit::topology::{Provider, Topology};
+use session_testkit::topology::{Provider, Shape};
 
 const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
 
@@ -261,11 +261,11 @@ async fn run(args: &Args, plan: &Plan) -> Result<(Vec<Results>, Vec<(String, Str
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let run = run_id();
-    let topologies: Vec<Topology> = match (&args.url, args.topology) {
-        (Some(_), _) => vec![Topology::Standalone],
-        (None, TopologyArg::Standalone) => vec![Topology::Standalone],
-        (None, TopologyArg::Cluster) => vec![Topology::Cluster],
-        (None, TopologyArg::Both) => vec![Topology::Standalone, Topology::Cluster],
+    let topologies: Vec<Shape> = match (&args.url, args.topology) {
+        (Some(_), _) => vec![Shape::Standalone],
+        (None, TopologyArg::Standalone) => vec![Shape::Standalone],
+        (None, TopologyArg::Cluster) => vec![Shape::Cluster],
+        (None, TopologyArg::Both) => vec![Shape::Standalone, Shape::Cluster],
     };
     let bar = ProgressBar::new(suite::steps(plan) * topologies.len() as u64);
     bar.set_style(

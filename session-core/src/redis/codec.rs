@@ -14,14 +14,14 @@ use crate::error::{Error, Limit, Result};
 use crate::handle::SessionHandle;
 use crate::model::PreparedNew;
 use crate::policy::Limits;
-use crate::session::{Attribute, Deadline, Session};
+use crate::session::{Attribute, Deadline, SessionRecord};
 use crate::time::{Timestamp, duration_millis};
 
 /// What a session key holds, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// A live session.
-    Live(Session),
+    Live(SessionRecord),
     /// Nothing live: absent, expired or deleted.
     Gone,
     /// A rotated session's forward to its successor.
@@ -245,7 +245,7 @@ pub fn decode_packed(
 const NOT_UTF8: &str = "its name is not UTF-8";
 
 /// A session's attributes as decoded: the readable ones, and the damaged ones with what is
-/// wrong (see [`Session::damaged`]).
+/// wrong (see [`SessionRecord::damaged`]).
 #[derive(Default)]
 struct Attributes {
     readable: BTreeMap<String, Attribute>,
@@ -283,7 +283,7 @@ fn lookup(handle: SessionHandle, record: Record, attributes: Attributes) -> Look
     match record {
         Record::Deleted => Lookup::Gone,
         Record::Moved(to) => Lookup::Moved(to),
-        Record::Live(m) => Lookup::Live(Session {
+        Record::Live(m) => Lookup::Live(SessionRecord {
             handle,
             version: m.version,
             created_at: m.created_at,

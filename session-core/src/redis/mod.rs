@@ -39,6 +39,7 @@ mod codec;
 mod hint;
 pub mod layout;
 mod recent;
+pub mod retry;
 mod settings;
 mod store;
 
@@ -61,16 +62,12 @@ pub use codec::{Lookup, decode_session};
 type Handles = foldhash::fast::RandomState;
 
 /// Pause between re-sends of a batch that Redis refused without running it (a cluster
-/// redirect, a node still loading, a failover in progress, no connection). Transports stop
-/// re-sending when their retry budget is spent.
+/// redirect, a node still loading, a failover in progress, no connection), until the
+/// transport's [`retry_budget`](Transport::retry_budget) is spent (see [`retry`]).
 pub const REDIRECT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Waits [`REDIRECT_PAUSE`], for transports. The timer is boxed because it is rarely
-/// needed, and a batch's future would otherwise carry its size.
-pub fn redirect_pause() -> std::pin::Pin<Box<tokio::time::Sleep>> {
-    Box::pin(tokio::time::sleep(REDIRECT_PAUSE))
-}
-pub use settings::{Settings, Topology};
+pub use retry::SendError;
+pub use settings::{NodeUrl, Settings, Topology};
 pub use store::{Durability, Store};
 
 /// A Lua script: its source and its SHA1 (for `EVALSHA`).
@@ -195,27 +192,72 @@ pub enum Reply {
 
 /// What a client crate provides: batches of commands, one round trip each.
 ///
+/// A transport sends; it does not decide what to do when sending fails. [`Transport::batch`]
+/// (provided; do not override it) runs the one retry policy of every client ([`retry`]):
+/// it sends again after a refusal or `NOSCRIPT`, never re-sends a write that may have run,
+/// and maps what ends the batch to the store's [`Error`](crate::Error).
+///
 /// # Obligations
-/// - Send all `commands` to the node serving `key` (they all address that key's slot, or
-///   no key) and return exactly one [`Reply`] per command, in order. An error reply of one
-///   command is a [`Reply::Error`], not an `Err`.
-/// - Send scripts with `EVALSHA` and their [`Script::numkeys`]; if Redis answers `NOSCRIPT` (a restarted or new node),
-///   load the script and send the batch again. That is safe because a batch holds at most
-///   one script and every other command of a batch is a read or `WAIT`.
-/// - Never re-send a batch after it may have reached Redis (a timeout or a lost connection
-///   after sending): with `unsafe_to_resend` set (a batch with a write), report that as
-///   [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown), because a re-sent increment
-///   would count twice; without it, a timeout is [`Error::Timeout`](crate::Error::Timeout).
-/// - Map anything else to [`Error::Backend`](crate::Error::Backend).
+/// - [`send`](Transport::send): send all `commands` to the node serving `key` (they all
+///   address that key's slot, or no key) once, in one round trip, and return exactly one
+///   [`Reply`] per command, in order. An error reply of one command is a [`Reply::Error`]
+///   with Redis's text (`CODE detail`), not an `Err`, whatever the command.
+/// - Send a [`Command::Script`] as `EVALSHA` of its [`Script::sha1`] with its
+///   [`Script::numkeys`] and the batch's key, or, when `eval` is set, as `EVAL` of its
+///   [`Script::source`].
+/// - Never send a command twice inside `send` (the client's own retries off): whether to send
+///   again is the policy's decision, and a re-sent increment would count twice.
+/// - Sort a failure that leaves the batch without its replies into a [`SendError`]: not
+///   sent at all or refused whole, may have run, or anything else.
+///
+/// # Example
+/// A transport over a client of your own ([`SendError::NotSent`] when it has no connection);
+/// [`Store`] then runs the library's scripts and retry policy over it:
+/// ```
+/// use async_trait::async_trait;
+/// use session_core::redis::{Command, Reply, SendError, Transport};
+///
+/// #[derive(Debug)]
+/// struct Offline;
+///
+/// #[async_trait]
+/// impl Transport for Offline {
+///     async fn send(
+///         &self,
+///         _key: &str,
+///         _commands: &[Command<'_>],
+///         _eval: bool,
+///     ) -> Result<Vec<Reply>, SendError> {
+///         Err(SendError::NotSent("no connection".into()))
+///     }
+///
+///     fn retry_budget(&self) -> std::time::Duration {
+///         std::time::Duration::ZERO
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let read = [Command::Plain("GET", vec![b"k".as_slice().into()])];
+/// let result = Offline.batch("k", &read, false).await;
+/// assert!(matches!(result, Err(session_core::Error::Unavailable(_))));
+/// # });
+/// ```
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
-    /// Sends `commands` to the node serving `key`, in one round trip.
-    async fn batch(
+    /// Sends `commands` to the node serving `key`, once, in one round trip; scripts with
+    /// their source when `eval` is set.
+    async fn send(
         &self,
         key: &str,
         commands: &[Command<'_>],
-        unsafe_to_resend: bool,
-    ) -> Result<Vec<Reply>>;
+        eval: bool,
+    ) -> std::result::Result<Vec<Reply>, SendError>;
+
+    /// How long a batch may keep being sent again while Redis refuses it, before the
+    /// refusal is reported. The adapters use their response timeout; the default is 2 s.
+    fn retry_budget(&self) -> std::time::Duration {
+        retry::DEFAULT_BUDGET
+    }
 
     /// Whether the server shards keys into slots (Redis Cluster), so that the keys of one
     /// script must share a slot. Rotation then draws its new token until the new key shares
@@ -223,5 +265,18 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// `true`, is correct on every server.
     fn sharded(&self) -> bool {
         true
+    }
+
+    /// Sends `commands` to the node serving `key` under the library's retry policy
+    /// ([`retry`]). `unsafe_to_resend`: the batch writes, so once it may have reached Redis
+    /// it is never sent again, and a lost answer is
+    /// [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown).
+    async fn batch(
+        &self,
+        key: &str,
+        commands: &[Command<'_>],
+        unsafe_to_resend: bool,
+    ) -> Result<Vec<Reply>> {
+        retry::batch(self, key, commands, unsafe_to_resend).await
     }
 }

@@ -29,6 +29,92 @@ fn bad(why: &str) -> Error {
     Error::InvalidInput(format!("redis URL: {why}"))
 }
 
+/// A URL split into `scheme://[auth@]hosts[/path]`, the one place a Redis URL is taken
+/// apart: [`Topology::from_url`] reads whole URLs with it, and client crates read one
+/// node's URL with [`NodeUrl::parse`] to build their own forms.
+struct Split<'a> {
+    scheme: &'a str,
+    /// `user:password@`, or empty.
+    auth: &'a str,
+    /// One host, or several separated by commas.
+    hosts: &'a str,
+    /// `/path`, or empty.
+    path: &'a str,
+}
+
+fn split(url: &str) -> Result<Split<'_>> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+    let (auth, tail) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (hosts, path) = match tail.find('/') {
+        Some(slash) => (&tail[..slash], &tail[slash..]),
+        None => (tail, ""),
+    };
+    if hosts.split(',').any(str::is_empty) {
+        return Err(bad("empty host"));
+    }
+    Ok(Split {
+        scheme,
+        auth,
+        hosts,
+        path,
+    })
+}
+
+fn check_base(base: &str) -> Result<()> {
+    if base != "redis" && base != "rediss" {
+        return Err(bad("scheme must be redis or rediss"));
+    }
+    Ok(())
+}
+
+/// One node's URL, `redis[s]://[user:password@]host:port[/path]`, in parts: what a client
+/// crate needs to write the node in its own URL forms (fred's `redis-cluster://` and
+/// `redis-sentinel://` among them). The URLs of a [`Topology`] are all of this form.
+///
+/// ```
+/// use session_core::redis::NodeUrl;
+/// let node = NodeUrl::parse("rediss://u:p@h:6380/2").unwrap();
+/// assert_eq!((node.scheme, node.auth, node.host, node.path), ("rediss", "u:p@", "h:6380", "/2"));
+/// assert!(NodeUrl::parse("redis://a:1,b:2").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeUrl<'a> {
+    /// `redis` or `rediss` (TLS).
+    pub scheme: &'a str,
+    /// `user:password@`, `:password@`, or empty.
+    pub auth: &'a str,
+    /// `host:port`.
+    pub host: &'a str,
+    /// `/path` (a database number), or empty.
+    pub path: &'a str,
+}
+
+impl<'a> NodeUrl<'a> {
+    /// Splits one node's URL; several hosts or a `+mode` scheme are
+    /// [`Error::InvalidInput`].
+    pub fn parse(url: &'a str) -> Result<Self> {
+        let Split {
+            scheme,
+            auth,
+            hosts,
+            path,
+        } = split(url)?;
+        check_base(scheme)?;
+        if hosts.contains(',') {
+            return Err(bad("one host expected"));
+        }
+        Ok(NodeUrl {
+            scheme,
+            auth,
+            host: hosts,
+            path,
+        })
+    }
+}
+
 impl Topology {
     /// Parses `redis://...` (standalone), `redis+cluster://h1:p1,h2:p2` (cluster seeds) or
     /// `redis+sentinel://h1:p1,h2:p2/master` (the `rediss` forms for TLS). Credentials in the
@@ -43,34 +129,28 @@ impl Topology {
     /// assert!(Topology::from_url("http://x").is_err());
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let Split {
+            scheme,
+            auth,
+            hosts,
+            path,
+        } = split(url)?;
         let (base, mode) = match scheme.split_once('+') {
             Some((base, mode)) => (base, Some(mode)),
             None => (scheme, None),
         };
-        if base != "redis" && base != "rediss" {
-            return Err(bad("scheme must be redis or rediss"));
-        }
-        let (auth, hosts_and_path) = match rest.rsplit_once('@') {
-            Some((auth, tail)) => (format!("{auth}@"), tail),
-            None => (String::new(), rest),
-        };
-        let (hosts, path) = hosts_and_path
-            .split_once('/')
-            .unwrap_or((hosts_and_path, ""));
-        if hosts.split(',').any(str::is_empty) {
-            return Err(bad("empty host"));
-        }
+        check_base(base)?;
         let urls: Vec<String> = hosts
             .split(',')
             .map(|h| format!("{base}://{auth}{h}"))
             .collect();
         match mode {
+            None if hosts.contains(',') => Err(bad("several hosts need +cluster or +sentinel")),
             None => Ok(Topology::Standalone(url.to_owned())),
             Some("cluster") => Ok(Topology::Cluster(urls)),
-            Some("sentinel") if !path.is_empty() => Ok(Topology::Sentinel {
+            Some("sentinel") if path.len() > 1 => Ok(Topology::Sentinel {
                 sentinels: urls,
-                master: path.to_owned(),
+                master: path[1..].to_owned(),
             }),
             Some("sentinel") => Err(bad("sentinel URLs end in /<master name>")),
             Some(other) => Err(bad(&format!("unknown mode {other:?}"))),

@@ -15,14 +15,14 @@ use super::layout::META_FIELD;
 use super::recent::{self, Recent};
 use super::{
     APPLY, APPLY_ATTRS, Arg, CREATE, Command, DELETE, REPLACE, ROTATE, Reply, Script, TOUCH,
-    Transport,
+    Transport, retry,
 };
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
 use crate::handle::SessionHandle;
 use crate::model::{past_deadline, prepare_new, validate_names};
 use crate::policy::{CLOCK_SKEW_BOUND, MAX_FORWARDS, Policy, validate_principal};
-use crate::session::{NewSession, Session};
+use crate::session::{NewSession, SessionRecord};
 use crate::store::{Created, SessionStore};
 use crate::time::{Clock, SystemClock, Timestamp, duration_millis};
 use crate::token::SessionToken;
@@ -213,9 +213,7 @@ impl<T: Transport> Store<T> {
             Some(Command::Script(script, _)) => script.name,
             _ => "script",
         };
-        let mut replies = self
-            .transport
-            .batch(key, commands, unsafe_to_resend)
+        let mut replies = retry::batch(&self.transport, key, commands, unsafe_to_resend)
             .await?
             .into_iter();
         let answer = Answer::of(
@@ -258,8 +256,7 @@ impl<T: Transport> Store<T> {
     /// Sends one plain command (a read, or a write that is safe to send again) to the node
     /// serving `key`, in one round trip, and returns its reply.
     async fn one(&self, key: &str, name: &'static str, args: Vec<Arg<'_>>) -> Result<Reply> {
-        self.transport
-            .batch(key, &[Command::Plain(name, args)], false)
+        retry::batch(&self.transport, key, &[Command::Plain(name, args)], false)
             .await?
             .pop()
             .ok_or_else(|| Error::backend(format!("{name}: no reply")))
@@ -294,7 +291,7 @@ impl<T: Transport> Store<T> {
             Command::Plain("PEXPIREAT", vec![key_arg(), at, Cow::Borrowed(b"GT")]),
         ];
         // Idempotent, so safe to send again.
-        let replies = self.transport.batch(&key, &commands, false).await?;
+        let replies = retry::batch(&self.transport, &key, &commands, false).await?;
         for (reply, name) in replies.into_iter().zip(["SADD", "PEXPIREAT", "PEXPIREAT"]) {
             if !matches!(reply, Reply::Int(_)) {
                 return Err(codec::reply_error(reply, name));
@@ -387,7 +384,7 @@ impl<T: Transport> Store<T> {
         token: &SessionToken,
         names: Option<&[&str]>,
         touch: bool,
-    ) -> Result<Option<Session>> {
+    ) -> Result<Option<SessionRecord>> {
         let mut handle = token.handle();
         for _ in 0..=MAX_FORWARDS {
             match self.read_one(handle, names, touch).await? {
@@ -430,9 +427,7 @@ impl<T: Transport> Store<T> {
                     vec![Cow::Borrowed(b"0"), self.epoch_arg()],
                 ));
             }
-            let mut replies = self
-                .transport
-                .batch(&key, &commands, false)
+            let mut replies = retry::batch(&self.transport, &key, &commands, false)
                 .await?
                 .into_iter();
             let data = replies
@@ -639,17 +634,21 @@ impl<T: Transport> SessionStore for Store<T> {
     }
 
     #[tracing::instrument(level = "debug", name = "session.load", skip_all, fields(handle = %token.handle()))]
-    async fn load(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.read(token, None, true).await
     }
 
     #[tracing::instrument(level = "debug", name = "session.load_read_only", skip_all, fields(handle = %token.handle()))]
-    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<Session>> {
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.read(token, None, false).await
     }
 
     #[tracing::instrument(level = "debug", name = "session.load_some", skip_all, fields(handle = %token.handle()))]
-    async fn load_some(&self, token: &SessionToken, names: &[&str]) -> Result<Option<Session>> {
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>> {
         validate_names(names, &self.policy.limits)?;
         self.read(token, Some(names), true).await
     }

@@ -56,7 +56,7 @@ async fn session<T: Transport>(store: &Store<T>, hashed: bool) -> (SessionToken,
 /// damage as it is. Damage to a packed session's framing (a truncated entry) fails every
 /// operation, delete included, and writes nothing.
 pub async fn damage_is_judged_alike_on_every_path<C: Connect>(c: &C) {
-    let dep = topology::shared(topology::Topology::Standalone)
+    let dep = topology::shared(topology::Shape::Standalone)
         .await
         .expect("redis");
     let store = c.store(fast(&dep, Policy::default())).await.expect("store");

@@ -46,7 +46,7 @@ async fn slowlog_everything<T: Transport>(t: &T) {
 /// then goes to `apply_attrs` and both changes are kept. Guarded deltas and large sessions
 /// never take `replace`. (Every script call is read back from the server's slow log.)
 pub async fn a_write_after_a_read_skips_the_merge<C: Connect>(c: &C) {
-    let dep = RedisDeployment::start(topology::Topology::Standalone)
+    let dep = RedisDeployment::start(topology::Shape::Standalone)
         .await
         .expect("redis");
     // Two stores (two application servers) on one namespace.

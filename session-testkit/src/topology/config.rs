@@ -1,10 +1,10 @@
 //! Server configuration shared by the container and process providers: `redis-server`
 //! arguments for data nodes and the sentinel configuration file.
 
-use super::{Topology, TopologyOptions};
+use super::{Shape, TopologyOptions};
 
 /// Data-node configuration arguments common to both providers.
-pub(crate) fn common_server_args(topology: Topology, options: &TopologyOptions) -> Vec<String> {
+pub(crate) fn common_server_args(topology: Shape, options: &TopologyOptions) -> Vec<String> {
     let mut a: Vec<String> = [
         "--protected-mode",
         "no",
@@ -20,7 +20,7 @@ pub(crate) fn common_server_args(topology: Topology, options: &TopologyOptions) 
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if topology == Topology::Cluster {
+    if topology == Shape::Cluster {
         a.extend([
             "--cluster-enabled".to_string(),
             "yes".into(),

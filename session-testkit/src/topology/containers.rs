@@ -12,8 +12,8 @@ use testcontainers::{GenericImage, ImageExt};
 
 use super::cleanup::{self, OWNER_LABEL, RUN_LABEL};
 use super::{
-    Node, NodeHandle, Provider, Started, Topology, TopologyError, TopologyOptions,
-    common_server_args, sentinel_conf,
+    Node, NodeHandle, Provider, Shape, Started, TopologyError, TopologyOptions, common_server_args,
+    sentinel_conf,
 };
 
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -223,7 +223,7 @@ impl Ctx<'_> {
 }
 
 pub(crate) async fn start(
-    topology: Topology,
+    topology: Shape,
     options: &TopologyOptions,
     run: u64,
     tag: &str,
@@ -260,13 +260,13 @@ pub(crate) async fn start(
     let mut nodes = Vec::new();
     let mut sentinels = Vec::new();
     match topology {
-        Topology::Standalone => {
+        Shape::Standalone => {
             let (c, ip) = ctx
                 .start("redis", server_cmd(&[]), READY, 6379, None)
                 .await?;
             nodes.push(Node::new(format!("{ip}:6379"), NodeHandle::Container(c)));
         }
-        Topology::Cluster => {
+        Shape::Cluster => {
             let mut started = Vec::new();
             for i in 0..6 {
                 started.push(
@@ -293,7 +293,7 @@ pub(crate) async fn start(
                 nodes.push(Node::new(format!("{ip}:6379"), NodeHandle::Container(c)));
             }
         }
-        Topology::Sentinel => {
+        Shape::Sentinel => {
             let (m, mip) = ctx
                 .start("master", server_cmd(&[]), READY, 6379, None)
                 .await?;

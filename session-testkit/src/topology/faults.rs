@@ -26,7 +26,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
-use super::{NodeId, RedisDeployment, Topology, TopologyError, key_slot};
+use super::{NodeId, RedisDeployment, Shape, TopologyError, key_slot};
 
 /// The fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,7 +308,7 @@ pub async fn run_failover_workload(
             }
             FaultKind::Pause => {
                 dep.pause(victim).await?;
-                let res = if dep.topology() == Topology::Standalone {
+                let res = if dep.topology() == Shape::Standalone {
                     tokio::time::sleep(cfg.outage).await;
                     Ok(())
                 } else {
@@ -402,7 +402,7 @@ impl IncrWorkload {
         keys: usize,
         wait: Option<WaitConfig>,
     ) -> Result<Arc<Self>, TopologyError> {
-        if dep.topology() != Topology::Cluster {
+        if dep.topology() != Shape::Cluster {
             return Err(TopologyError::Unsupported {
                 operation: "IncrWorkload (needs a cluster)",
                 provider: dep.provider(),

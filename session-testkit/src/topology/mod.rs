@@ -60,7 +60,7 @@ pub(crate) use probe::{poll_until, query};
 
 /// The shape of a Redis deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Topology {
+pub enum Shape {
     /// One node.
     Standalone,
     /// Redis Cluster: 3 masters with 1 replica each.
@@ -69,12 +69,12 @@ pub enum Topology {
     Sentinel,
 }
 
-impl fmt::Display for Topology {
+impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Topology::Standalone => "standalone",
-            Topology::Cluster => "cluster",
-            Topology::Sentinel => "sentinel",
+            Shape::Standalone => "standalone",
+            Shape::Cluster => "cluster",
+            Shape::Sentinel => "sentinel",
         })
     }
 }
@@ -102,7 +102,7 @@ pub enum TopologyError {
         /// The provider of the deployment.
         provider: Provider,
         /// The topology of the deployment.
-        topology: Topology,
+        topology: Shape,
     },
     /// Invalid or missing configuration (environment variables).
     #[error("configuration: {0}")]
@@ -125,7 +125,7 @@ pub enum TopologyError {
     #[error("cannot start Redis ({topology}): {reason}")]
     CannotStart {
         /// The topology that was to be started.
-        topology: Topology,
+        topology: Shape,
         /// The first start's error.
         reason: std::sync::Arc<TopologyError>,
     },

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::cleanup::{self, SharedChild, lock_child};
 use super::{
-    Node, NodeHandle, Started, Topology, TopologyError, TopologyOptions, common_server_args,
+    Node, NodeHandle, Shape, Started, TopologyError, TopologyOptions, common_server_args,
     poll_until, sentinel_conf,
 };
 
@@ -312,7 +312,7 @@ async fn redis_cli(args: &[String]) -> Result<String, TopologyError> {
 }
 
 pub(crate) async fn start(
-    topology: Topology,
+    topology: Shape,
     options: &TopologyOptions,
     run: u64,
 ) -> Result<Started, TopologyError> {
@@ -355,11 +355,11 @@ pub(crate) async fn start(
     let mut nodes = Vec::new();
     let mut sentinels = Vec::new();
     match topology {
-        Topology::Standalone => {
+        Shape::Standalone => {
             let n = ctx.start_node("node0", false, &server(vec![])).await?;
             nodes.push(Node::new(addr(&n), NodeHandle::Process(n)));
         }
-        Topology::Cluster => {
+        Shape::Cluster => {
             let mut started = Vec::new();
             for i in 0..6 {
                 started.push(
@@ -379,7 +379,7 @@ pub(crate) async fn start(
                 nodes.push(Node::new(addr(&n), NodeHandle::Process(n)));
             }
         }
-        Topology::Sentinel => {
+        Shape::Sentinel => {
             let m = ctx.start_node("node0", false, &server(vec![])).await?;
             let mport = m.port;
             let r = ctx

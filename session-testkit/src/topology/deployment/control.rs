@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::topology::cluster::{ClusterView, cluster_view};
 use crate::topology::probe::{query, sentinel_master_addr, wait_ping};
-use crate::topology::{NodeHandle, NodeId, NodeState, Provider, Topology, TopologyError};
+use crate::topology::{NodeHandle, NodeId, NodeState, Provider, Shape, TopologyError};
 
 use super::RedisDeployment;
 
@@ -14,8 +14,8 @@ impl RedisDeployment {
     /// `CLUSTER NODES` of a reachable node); sentinel the master the sentinels report.
     pub async fn masters(&self) -> Result<Vec<NodeId>, TopologyError> {
         match self.topology {
-            Topology::Standalone => Ok(vec![NodeId(0)]),
-            Topology::Cluster => {
+            Shape::Standalone => Ok(vec![NodeId(0)]),
+            Shape::Cluster => {
                 let mut out: Vec<NodeId> = self
                     .running_cluster_view()
                     .await?
@@ -25,7 +25,7 @@ impl RedisDeployment {
                 out.sort();
                 Ok(out)
             }
-            Topology::Sentinel => {
+            Shape::Sentinel => {
                 let mut last = None;
                 for s in &self.sentinels {
                     match sentinel_master_addr(
@@ -157,20 +157,20 @@ impl RedisDeployment {
     /// `FLUSHALL` on every current master.
     pub async fn flush(&self) -> Result<(), TopologyError> {
         let urls: Vec<String> = match (self.topology, self.provider) {
-            (Topology::Sentinel, _) => {
+            (Shape::Sentinel, _) => {
                 let name = self.master_name.clone().unwrap_or_default();
                 vec![format!(
                     "redis://{}",
                     sentinel_master_addr(&self.sentinels[0].url(), &name).await?
                 )]
             }
-            (Topology::Cluster, _) => self
+            (Shape::Cluster, _) => self
                 .running_cluster_view()
                 .await?
                 .masters_with_slots()
                 .map(|e| format!("redis://{}", e.addr))
                 .collect(),
-            (Topology::Standalone, _) => vec![self.nodes[0].url()],
+            (Shape::Standalone, _) => vec![self.nodes[0].url()],
         };
         for u in urls {
             let _: () = query(&u, &redis::cmd("FLUSHALL")).await?;

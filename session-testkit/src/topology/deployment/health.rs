@@ -7,7 +7,7 @@ use redis::{FromRedisValue, Value};
 
 use crate::topology::cluster::cluster_view;
 use crate::topology::probe::{ping, poll_until, query, sentinel_master_addr};
-use crate::topology::{Node, NodeState, Topology, TopologyError};
+use crate::topology::{Node, NodeState, Shape, TopologyError};
 
 use super::RedisDeployment;
 
@@ -37,9 +37,9 @@ impl RedisDeployment {
         );
         poll_until(&what, timeout, Duration::from_millis(200), || async {
             match self.topology {
-                Topology::Standalone => ping(&self.nodes[0].url()).await.map_err(|e| e.to_string()),
-                Topology::Cluster => self.check_cluster(full).await,
-                Topology::Sentinel => self.check_sentinel(full).await,
+                Shape::Standalone => ping(&self.nodes[0].url()).await.map_err(|e| e.to_string()),
+                Shape::Cluster => self.check_cluster(full).await,
+                Shape::Sentinel => self.check_sentinel(full).await,
             }
             .map(Some)
         })

@@ -12,13 +12,13 @@ use std::time::Duration;
 use crate::topology::cleanup;
 use crate::topology::probe::sentinel_master_addr;
 use crate::topology::{
-    Node, NodeHandle, NodeId, NodeState, Provider, Topology, TopologyError, TopologyOptions,
+    Node, NodeHandle, NodeId, NodeState, Provider, Shape, TopologyError, TopologyOptions,
     containers, processes,
 };
 
 /// A running Redis topology. Dropping it removes everything it started.
 pub struct RedisDeployment {
-    topology: Topology,
+    topology: Shape,
     provider: Provider,
     run: Option<u64>,
     nodes: Vec<Node>,
@@ -65,12 +65,12 @@ impl Drop for RunGuard {
 
 impl RedisDeployment {
     /// Starts `topology` with the provider chosen by [`Provider::from_env`].
-    pub async fn start(topology: Topology) -> Result<Self, TopologyError> {
+    pub async fn start(topology: Shape) -> Result<Self, TopologyError> {
         Self::start_with(topology, Provider::from_env()?).await
     }
 
     /// Starts `topology` with an explicit provider and default options.
-    pub async fn start_with(topology: Topology, provider: Provider) -> Result<Self, TopologyError> {
+    pub async fn start_with(topology: Shape, provider: Provider) -> Result<Self, TopologyError> {
         Self::start_with_options(topology, provider, TopologyOptions::default()).await
     }
 
@@ -78,7 +78,7 @@ impl RedisDeployment {
     /// formed (cluster: state ok, all slots covered, every master has a connected replica;
     /// sentinel: all sentinels know each other and the replica).
     pub async fn start_with_options(
-        topology: Topology,
+        topology: Shape,
         provider: Provider,
         options: TopologyOptions,
     ) -> Result<Self, TopologyError> {
@@ -93,7 +93,7 @@ impl RedisDeployment {
             Provider::Url => unreachable!(),
         };
         let master_name =
-            (topology == Topology::Sentinel).then(|| options.sentinel_master_name.clone());
+            (topology == Shape::Sentinel).then(|| options.sentinel_master_name.clone());
         let initial_url = started.nodes[0].url();
         let dep = RedisDeployment {
             topology,
@@ -109,10 +109,7 @@ impl RedisDeployment {
         Ok(dep)
     }
 
-    async fn from_urls(
-        topology: Topology,
-        options: TopologyOptions,
-    ) -> Result<Self, TopologyError> {
+    async fn from_urls(topology: Shape, options: TopologyOptions) -> Result<Self, TopologyError> {
         let var = |name: &str| -> Result<String, TopologyError> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| {
                 TopologyError::Config(format!(
@@ -127,9 +124,9 @@ impl RedisDeployment {
                 .collect()
         };
         let (urls, master) = match topology {
-            Topology::Standalone => (vec![var("SESSION_TESTKIT_REDIS_URL")?], None),
-            Topology::Cluster => (split(var("SESSION_TESTKIT_REDIS_CLUSTER_URLS")?), None),
-            Topology::Sentinel => (
+            Shape::Standalone => (vec![var("SESSION_TESTKIT_REDIS_URL")?], None),
+            Shape::Cluster => (split(var("SESSION_TESTKIT_REDIS_CLUSTER_URLS")?), None),
+            Shape::Sentinel => (
                 split(var("SESSION_TESTKIT_REDIS_SENTINEL_URLS")?),
                 Some(var("SESSION_TESTKIT_REDIS_SENTINEL_MASTER")?),
             ),
@@ -141,7 +138,7 @@ impl RedisDeployment {
     /// nodes, or the sentinels (then `sentinel_master` names the master). Fault controls are
     /// [`TopologyError::Unsupported`] on it.
     pub async fn external(
-        topology: Topology,
+        topology: Shape,
         urls: Vec<String>,
         sentinel_master: Option<String>,
     ) -> Result<Self, TopologyError> {
@@ -150,7 +147,7 @@ impl RedisDeployment {
     }
 
     async fn external_with_options(
-        topology: Topology,
+        topology: Shape,
         urls: Vec<String>,
         sentinel_master: Option<String>,
         options: TopologyOptions,
@@ -169,9 +166,9 @@ impl RedisDeployment {
         })?;
         let mut master_name = None;
         let (nodes, sentinels, initial_url) = match topology {
-            Topology::Standalone => (vec![ext(strip(&first))], vec![], first),
-            Topology::Cluster => (urls.iter().map(|u| ext(strip(u))).collect(), vec![], first),
-            Topology::Sentinel => {
+            Shape::Standalone => (vec![ext(strip(&first))], vec![], first),
+            Shape::Cluster => (urls.iter().map(|u| ext(strip(u))).collect(), vec![], first),
+            Shape::Sentinel => {
                 let name = sentinel_master.ok_or_else(|| {
                     TopologyError::Config("a sentinel deployment needs the master's name".into())
                 })?;
@@ -200,7 +197,7 @@ impl RedisDeployment {
     }
 
     /// The topology.
-    pub fn topology(&self) -> Topology {
+    pub fn topology(&self) -> Shape {
         self.topology
     }
 
@@ -229,7 +226,7 @@ impl RedisDeployment {
         Ok(self.node(node)?.url())
     }
 
-    /// URLs of the sentinels (empty unless the topology is [`Topology::Sentinel`]).
+    /// URLs of the sentinels (empty unless the topology is [`Shape::Sentinel`]).
     pub fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels.iter().map(Node::url).collect()
     }
@@ -254,9 +251,9 @@ impl RedisDeployment {
                 .join(",")
         };
         match self.topology {
-            Topology::Standalone => self.url(),
-            Topology::Cluster => format!("redis+cluster://{}", hosts(self.node_urls())),
-            Topology::Sentinel => format!(
+            Shape::Standalone => self.url(),
+            Shape::Cluster => format!("redis+cluster://{}", hosts(self.node_urls())),
+            Shape::Sentinel => format!(
                 "redis+sentinel://{}/{}",
                 hosts(self.sentinel_urls()),
                 self.master_name.as_deref().unwrap_or_default()
@@ -299,13 +296,13 @@ impl RedisDeployment {
 ///
 /// A failed start is kept too: every caller gets [`TopologyError::CannotStart`] with the first
 /// start's error, at once, instead of each test of a suite retrying (and waiting) again.
-pub async fn shared(topology: Topology) -> Result<Arc<RedisDeployment>, TopologyError> {
+pub async fn shared(topology: Shape) -> Result<Arc<RedisDeployment>, TopologyError> {
     type Cell = tokio::sync::OnceCell<Result<Arc<RedisDeployment>, Arc<TopologyError>>>;
     static CELLS: [Cell; 3] = [Cell::const_new(), Cell::const_new(), Cell::const_new()];
     let cell = &CELLS[match topology {
-        Topology::Standalone => 0,
-        Topology::Cluster => 1,
-        Topology::Sentinel => 2,
+        Shape::Standalone => 0,
+        Shape::Cluster => 1,
+        Shape::Sentinel => 2,
     }];
     cell.get_or_init(|| async {
         RedisDeployment::start(topology)
