@@ -4,7 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use fred::bytes::Bytes;
 use fred::clients::{Client, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
@@ -215,14 +214,9 @@ impl FredTransport {
         client.custom::<Value, _>(custom, args).await
     }
 
-    /// Sends the batch once, on one client: one result per command, or one error for the
-    /// whole batch.
-    async fn send_batch(
-        &self,
-        key: &str,
-        commands: &[Command<'_>],
-        eval: bool,
-    ) -> Result<Vec<Result<Value, FredError>>, FredError> {
+    /// The client that sends a batch for `key`, and the options it sends with: no retries
+    /// or redirections of fred's own, this transport's timeout, and `key`'s slot.
+    fn client(&self, key: &str) -> Result<(&Client, Options), FredError> {
         let client = self.pool.next();
         if !client.is_connected() {
             // Not sent: safe to try again.
@@ -241,14 +235,44 @@ impl FredTransport {
             },
             ..Options::default()
         };
-        // One command (a write script, a read of the index) goes alone: fred's pipelines cost
-        // the client more than a plain command. Its error is the whole batch's, which
-        // `send` reads as the answer of a one-command batch.
-        if let [command] = commands {
-            let value = Self::send_one(&client.with_options(&options), key, command, eval).await?;
-            return Ok(vec![Ok(value)]);
+        Ok((client, options))
+    }
+
+    /// Sends a batch of one command (a write script, a load): fred's pipelines cost the
+    /// client more than a plain command. Its error is the whole batch's, which is read here
+    /// as the answer of a one-command batch.
+    async fn send_single(
+        &self,
+        key: &str,
+        command: &Command<'_>,
+        eval: bool,
+    ) -> Result<Vec<Reply>, SendError> {
+        let sent = match self.client(key) {
+            Ok((client, options)) => {
+                Self::send_one(&client.with_options(&options), key, command, eval).await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(value) => Ok(vec![reply(value)]),
+            // A lone command's error reply, which fred hands over as the batch's error.
+            Err(e) => match classify(e) {
+                Failure::Reply(why) => Ok(vec![Reply::Error(why)]),
+                Failure::Send(e) => Err(e),
+            },
         }
-        // The rarer batches are futures of their own, boxed: inline, their size (fred's
+    }
+
+    /// Sends a batch of several commands once, on one client: one result per command, or
+    /// one error for the whole batch.
+    async fn send_batch(
+        &self,
+        key: &str,
+        commands: &[Command<'_>],
+        eval: bool,
+    ) -> Result<Vec<Result<Value, FredError>>, FredError> {
+        let (client, options) = self.client(key)?;
+        // These batches are futures of their own, boxed: inline, their size (fred's
         // futures, twice over for the pair) made every batch's future several kilobytes,
         // copied on every call (measured: 8 % of the client's CPU on a load at 256 tasks).
         if let [first, second] = commands
@@ -320,9 +344,34 @@ impl FredTransport {
     }
 }
 
-#[async_trait]
 impl Transport for FredTransport {
     async fn send(
+        &self,
+        key: &str,
+        commands: &[Command<'_>],
+        eval: bool,
+    ) -> Result<Vec<Reply>, SendError> {
+        // Boxed: a fred command's future is about 5 KiB, and every `async fn` level that
+        // awaits it inline holds it again (a load's future was 22 KiB, copied whenever it
+        // moved). Boxed here, the store's futures stay small.
+        match commands {
+            [command] => Box::pin(self.send_single(key, command, eval)).await,
+            _ => Box::pin(self.send_many(key, commands, eval)).await,
+        }
+    }
+
+    fn retry_budget(&self) -> Duration {
+        self.retry_budget
+    }
+
+    fn sharded(&self) -> bool {
+        self.pool.next().is_clustered()
+    }
+}
+
+impl FredTransport {
+    /// [`Transport::send`] of several commands.
+    async fn send_many(
         &self,
         key: &str,
         commands: &[Command<'_>],
@@ -331,8 +380,6 @@ impl Transport for FredTransport {
         let items = match self.send_batch(key, commands, eval).await {
             Ok(items) => items,
             Err(e) => match classify(e) {
-                // A lone command's error reply, which fred hands over as the batch's error.
-                Failure::Reply(why) if commands.len() == 1 => return Ok(vec![Reply::Error(why)]),
                 // A whole pipeline refused with Redis's reply: nothing of it ran.
                 Failure::Reply(why) if session_core::redis::retry::refused(&why) => {
                     return Err(SendError::NotSent(why.into()));
@@ -351,14 +398,6 @@ impl Transport for FredTransport {
                 },
             })
             .collect()
-    }
-
-    fn retry_budget(&self) -> Duration {
-        self.retry_budget
-    }
-
-    fn sharded(&self) -> bool {
-        self.pool.next().is_clustered()
     }
 }
 

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
@@ -113,21 +112,22 @@ impl Request {
         Request::Many(pipe)
     }
 
-    /// Sends the batch on `connection`: one result per command (a server error as `Err`),
-    /// or the error that kept the batch from being answered.
-    async fn send(
-        &self,
-        connection: &mut impl ConnectionLike,
-    ) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+    /// Sends the batch on `connection`: one reply per command (a server error as
+    /// [`Reply::Error`]), or the error that kept the batch from being answered. A lone
+    /// command's reply goes straight into the one `Vec` the store receives.
+    async fn send(&self, connection: &mut impl ConnectionLike) -> Result<Vec<Reply>, RedisError> {
         match self {
-            Request::One(cmd) => {
-                let item = match connection.req_packed_command(cmd).await? {
-                    Value::ServerError(e) => Err(e.into()),
-                    value => Ok(value),
-                };
-                Ok(vec![item])
+            Request::One(cmd) => Ok(vec![reply(connection.req_packed_command(cmd).await?)]),
+            Request::Many(pipe) => {
+                let items: Vec<redis::RedisResult<Value>> = pipe.query_async(connection).await?;
+                Ok(items
+                    .into_iter()
+                    .map(|item| match item {
+                        Ok(value) => reply(value),
+                        Err(e) => Reply::Error(error_text(&e)),
+                    })
+                    .collect())
             }
-            Request::Many(pipe) => pipe.query_async(connection).await,
         }
     }
 }
@@ -195,7 +195,7 @@ fn send_error(e: RedisError) -> SendError {
 }
 
 impl RedisTransport {
-    async fn query(&self, request: &Request) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+    async fn query(&self, request: &Request) -> Result<Vec<Reply>, RedisError> {
         match &self.connection {
             Connection::Standalone(c) => request.send(&mut c.clone()).await,
             Connection::Cluster(c) => request.send(&mut c.clone()).await,
@@ -208,7 +208,7 @@ impl RedisTransport {
 
 impl Sentinel {
     /// Sends `request` to the current master, resolving it first if needed.
-    async fn query(&self, request: &Request) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
+    async fn query(&self, request: &Request) -> Result<Vec<Reply>, RedisError> {
         let Sentinel {
             client,
             master,
@@ -231,10 +231,12 @@ impl Sentinel {
         };
         let result = request.send(&mut connection).await;
         let stale = match &result {
-            Err(e) => e.is_io_error() || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)),
-            Ok(items) => items
+            Err(e) => {
+                e.is_io_error() || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
+            }
+            Ok(replies) => replies
                 .iter()
-                .any(|i| matches!(i, Err(e) if matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly)))),
+                .any(|r| matches!(r, Reply::Error(e) if e.starts_with("READONLY"))),
         };
         if stale {
             // A failover may have happened: ask the sentinels again next time.
@@ -244,7 +246,6 @@ impl Sentinel {
     }
 }
 
-#[async_trait]
 impl Transport for RedisTransport {
     async fn send(
         &self,
@@ -253,22 +254,15 @@ impl Transport for RedisTransport {
         eval: bool,
     ) -> Result<Vec<Reply>, SendError> {
         let request = Request::new(key, commands, eval);
-        let items = match self.query(&request).await {
-            Ok(items) => items,
+        match self.query(&request).await {
+            Ok(replies) => Ok(replies),
             // A lone command's error reply, as redis-rs hands it over (the cluster client
             // gives a redirect so): that command's reply.
             Err(e) if matches!(request, Request::One(_)) && e.code().is_some() => {
-                return Ok(vec![Reply::Error(error_text(&e))]);
+                Ok(vec![Reply::Error(error_text(&e))])
             }
-            Err(e) => return Err(send_error(e)),
-        };
-        Ok(items
-            .into_iter()
-            .map(|item| match item {
-                Ok(value) => reply(value),
-                Err(e) => Reply::Error(error_text(&e)),
-            })
-            .collect())
+            Err(e) => Err(send_error(e)),
+        }
     }
 
     fn retry_budget(&self) -> Duration {

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -265,24 +264,16 @@ impl<T> Counting<T> {
     }
 }
 
-// Written out rather than through `#[async_trait]`: it hands back the inner transport's
-// future instead of boxing a second one, so counting adds no allocation to a batch and the
-// benchmarks measure the store, not the wrapper. It counts `send`, the one round trip, so a
-// batch sent again (a refusal, `NOSCRIPT`) counts each time.
+// It counts `send`, the one round trip, so a batch sent again (a refusal, `NOSCRIPT`)
+// counts each time. It hands back the inner transport's future, so counting adds nothing
+// to a batch and the benchmarks measure the store, not the wrapper.
 impl<T: Transport> Transport for Counting<T> {
-    fn send<'s, 'k, 'c, 'a, 'f>(
-        &'s self,
-        key: &'k str,
-        commands: &'c [Command<'a>],
+    fn send(
+        &self,
+        key: &str,
+        commands: &[Command<'_>],
         eval: bool,
-    ) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<Reply>, SendError>> + Send + 'f>>
-    where
-        's: 'f,
-        'k: 'f,
-        'c: 'f,
-        'a: 'f,
-        Self: 'f,
-    {
+    ) -> impl Future<Output = std::result::Result<Vec<Reply>, SendError>> + Send {
         self.batches.fetch_add(1, Ordering::SeqCst);
         self.inner.send(key, commands, eval)
     }

@@ -47,7 +47,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
@@ -214,13 +213,11 @@ pub enum Reply {
 /// A transport over a client of your own ([`SendError::NotSent`] when it has no connection);
 /// [`Store`] then runs the library's scripts and retry policy over it:
 /// ```
-/// use async_trait::async_trait;
 /// use session_core::redis::{Command, Reply, SendError, Transport};
 ///
 /// #[derive(Debug)]
 /// struct Offline;
 ///
-/// #[async_trait]
 /// impl Transport for Offline {
 ///     async fn send(
 ///         &self,
@@ -242,16 +239,19 @@ pub enum Reply {
 /// assert!(matches!(result, Err(session_core::Error::Unavailable(_))));
 /// # });
 /// ```
-#[async_trait]
+///
+/// The methods are `async fn`s that the store awaits in place (the trait is used
+/// generically, never as `dyn`), so a batch costs no boxed future; an implementation writes
+/// `async fn send(..)`, and its future must be `Send`.
 pub trait Transport: Send + Sync + fmt::Debug {
     /// Sends `commands` to the node serving `key`, once, in one round trip; scripts with
     /// their source when `eval` is set.
-    async fn send(
+    fn send(
         &self,
         key: &str,
         commands: &[Command<'_>],
         eval: bool,
-    ) -> std::result::Result<Vec<Reply>, SendError>;
+    ) -> impl Future<Output = std::result::Result<Vec<Reply>, SendError>> + Send;
 
     /// How long a batch may keep being sent again while Redis refuses it, before the
     /// refusal is reported. The adapters use their response timeout; the default is 2 s.
@@ -271,12 +271,12 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// ([`retry`]). `unsafe_to_resend`: the batch writes, so once it may have reached Redis
     /// it is never sent again, and a lost answer is
     /// [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown).
-    async fn batch(
+    fn batch(
         &self,
         key: &str,
         commands: &[Command<'_>],
         unsafe_to_resend: bool,
-    ) -> Result<Vec<Reply>> {
-        retry::batch(self, key, commands, unsafe_to_resend).await
+    ) -> impl Future<Output = Result<Vec<Reply>>> + Send {
+        retry::batch(self, key, commands, unsafe_to_resend)
     }
 }

@@ -77,10 +77,13 @@ pub(crate) async fn batch<T: Transport + ?Sized>(
 ) -> Result<Vec<Reply>> {
     let mut eval = false;
     let mut refusals = 0u32;
-    let started = Instant::now();
-    let budget = transport.retry_budget();
-    // Asked only after a failure: the clock stays off the path of a batch that succeeds.
-    let retry_left = || started.elapsed() < budget;
+    // The budget runs from the first failure: the clock stays off the path of a batch that
+    // succeeds.
+    let mut failed_at: Option<Instant> = None;
+    let mut retry_left = || {
+        let since = *failed_at.get_or_insert_with(Instant::now);
+        since.elapsed() < transport.retry_budget()
+    };
     loop {
         let replies = match transport.send(key, commands, eval).await {
             Ok(replies) => replies,
@@ -151,8 +154,6 @@ mod tests {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
-    use async_trait::async_trait;
-
     use super::*;
 
     /// A transport that answers each send with the next outcome of a script, and records
@@ -183,7 +184,6 @@ mod tests {
         }
     }
 
-    #[async_trait]
     impl Transport for Replay {
         async fn send(
             &self,

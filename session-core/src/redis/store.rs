@@ -347,8 +347,11 @@ impl<T: Transport> Store<T> {
             return;
         };
         let until = self.index_until(f.after);
+        // Boxed: rare (a principal's session outliving its index), and inline its batch's
+        // future would grow every read's and write's future by a client's send (see
+        // `read_one`).
         if until > covered.unwrap_or_else(|| self.index_until(f.before))
-            && let Err(error) = self.index_add(&f.principal, handle, until).await
+            && let Err(error) = Box::pin(self.index_add(&f.principal, handle, until)).await
         {
             tracing::warn!(%error, %handle, "the principal's index could not follow the session's expiry");
         }
@@ -420,14 +423,17 @@ impl<T: Transport> Store<T> {
         // A packed session as read, for the write that may follow (see `recent`).
         let mut packed = None;
         for attempt in 0..2 {
-            let mut commands = vec![read_command(&key, names, hashed)];
-            if pipelined_touch && attempt == 0 {
-                commands.push(Command::Script(
-                    &TOUCH,
-                    vec![Cow::Borrowed(b"0"), self.epoch_arg()],
-                ));
-            }
-            let mut replies = retry::batch(&self.transport, &key, &commands, false)
+            // The batch on the stack: a load is one command, without a `Vec` of its own.
+            let read = read_command(&key, names, hashed);
+            let with_touch;
+            let commands = if pipelined_touch && attempt == 0 {
+                let touch = Command::Script(&TOUCH, vec![Cow::Borrowed(b"0"), self.epoch_arg()]);
+                with_touch = [read, touch];
+                &with_touch[..]
+            } else {
+                std::slice::from_ref(&read)
+            };
+            let mut replies = retry::batch(&self.transport, &key, commands, false)
                 .await?
                 .into_iter();
             let data = replies
@@ -479,7 +485,10 @@ impl<T: Transport> Store<T> {
                 // the touch lands, the load still returns what it read.
                 let threshold = codec::ms(threshold);
                 let args = vec![threshold, self.epoch_arg()];
-                let (answer, _) = self.write(&key, &TOUCH, args, false).await?;
+                // Boxed: a touch is due about once per interval, and inline this second
+                // batch's future would grow every load's future by a client's send (fred's
+                // is about 5 KiB, copied whenever the load's future moves).
+                let (answer, _) = Box::pin(self.write(&key, &TOUCH, args, false)).await?;
                 touched_after_read = true;
                 if let Touched::At {
                     last_access,
