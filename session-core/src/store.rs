@@ -164,3 +164,122 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Deletes every live session of the principal ("log out everywhere"); returns how many.
     async fn delete_all_of(&self, principal: &str) -> Result<usize>;
 }
+
+/// A shared store is a store, so everything that takes `impl SessionStore` (a framework
+/// layer, say) takes a store by value, an `Arc<MemoryStore>` or an `Arc<dyn SessionStore>`
+/// alike.
+///
+/// Written out rather than through `#[async_trait]`: each method hands back the inner
+/// store's boxed future instead of boxing a second one around it, so sharing a store adds
+/// no allocation to a call.
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    fn policy(&self) -> Policy {
+        (**self).policy()
+    }
+
+    fn create<'s, 'f>(&'s self, new: NewSession) -> Boxed<'f, Created>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        (**self).create(new)
+    }
+
+    fn load<'s, 't, 'f>(&'s self, token: &'t SessionToken) -> Boxed<'f, Option<SessionRecord>>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).load(token)
+    }
+
+    fn load_read_only<'s, 't, 'f>(
+        &'s self,
+        token: &'t SessionToken,
+    ) -> Boxed<'f, Option<SessionRecord>>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).load_read_only(token)
+    }
+
+    fn load_some<'s, 't, 'n, 'm, 'f>(
+        &'s self,
+        token: &'t SessionToken,
+        names: &'n [&'m str],
+    ) -> Boxed<'f, Option<SessionRecord>>
+    where
+        's: 'f,
+        't: 'f,
+        'n: 'f,
+        'm: 'f,
+        Self: 'f,
+    {
+        (**self).load_some(token, names)
+    }
+
+    fn apply<'s, 't, 'd, 'f>(
+        &'s self,
+        token: &'t SessionToken,
+        delta: &'d Delta,
+    ) -> Boxed<'f, Applied>
+    where
+        's: 'f,
+        't: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        (**self).apply(token, delta)
+    }
+
+    fn touch<'s, 't, 'f>(&'s self, token: &'t SessionToken) -> Boxed<'f, ()>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).touch(token)
+    }
+
+    fn delete<'s, 't, 'f>(&'s self, token: &'t SessionToken) -> Boxed<'f, bool>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).delete(token)
+    }
+
+    fn rotate<'s, 't, 'f>(&'s self, token: &'t SessionToken) -> Boxed<'f, SessionToken>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).rotate(token)
+    }
+
+    fn sessions_of<'s, 'p, 'f>(&'s self, principal: &'p str) -> Boxed<'f, Vec<SessionHandle>>
+    where
+        's: 'f,
+        'p: 'f,
+        Self: 'f,
+    {
+        (**self).sessions_of(principal)
+    }
+
+    fn delete_all_of<'s, 'p, 'f>(&'s self, principal: &'p str) -> Boxed<'f, usize>
+    where
+        's: 'f,
+        'p: 'f,
+        Self: 'f,
+    {
+        (**self).delete_all_of(principal)
+    }
+}
+
+/// The future of a [`SessionStore`] method, as `#[async_trait]` declares it.
+type Boxed<'f, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'f>>;

@@ -13,9 +13,11 @@ use session_core::{SessionStore, SessionToken};
 /// was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SaveFailure {
-    /// Replace the handler's response with an error response: `409 Conflict` when the store
-    /// reported a conflict, `500 Internal Server Error` otherwise, with a plain-text body
-    /// that says the session changes were not saved. The error is logged at `error` level.
+    /// Replace the handler's response with an error response, with the status a handler's
+    /// `?` on the same error gives ([`SessionError`](crate::SessionError): `409` for a
+    /// conflict, `400` for input the contract rejects, `503` when Redis could not be reached
+    /// or answered too late, `500` otherwise) and a plain-text body that says the session
+    /// changes were not saved. The error is logged at `error` level.
     #[default]
     Fail,
     /// Log the error at `error` level and send the handler's response unchanged. The
@@ -164,6 +166,23 @@ pub(crate) struct Config {
     pub(crate) save_failure: SaveFailure,
     pub(crate) need: Option<Vec<String>>,
     pub(crate) retry: session_core::RetryPolicy,
+    /// Whether a response with a 5xx status still saves the request's changes.
+    pub(crate) save_on_server_error: bool,
+}
+
+impl Config {
+    /// The defaults over `store`: the default [`CookieConfig`], [`SaveFailure::Fail`], full
+    /// loads, the default retry policy, and no save after a server error.
+    pub(crate) fn new(store: Arc<dyn SessionStore>) -> Self {
+        Config {
+            store,
+            cookie: CookieConfig::default(),
+            save_failure: SaveFailure::default(),
+            need: None,
+            retry: session_core::RetryPolicy::default(),
+            save_on_server_error: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -174,6 +193,7 @@ impl std::fmt::Debug for Config {
             .field("save_failure", &self.save_failure)
             .field("need", &self.need)
             .field("retry", &self.retry)
+            .field("save_on_server_error", &self.save_on_server_error)
             .finish()
     }
 }

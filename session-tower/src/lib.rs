@@ -23,10 +23,17 @@
 //! unknown cookie starts a fresh session (the stale cookie is removed), never an error page.
 //! A new session is stored, and its cookie sent, only when the request wrote something.
 //!
-//! # When saving fails
-//! [`SaveFailure::Fail`] (the default) answers `409`/`500` instead of the handler's
-//! response, so a client is never told "done" for a change that was lost;
-//! [`SaveFailure::LogAndContinue`] logs and sends the handler's response.
+//! # When saving fails, and when the handler fails
+//! [`SaveFailure::Fail`] (the default) answers an error instead of the handler's response,
+//! so a client is never told "done" for a change that was lost;
+//! [`SaveFailure::LogAndContinue`] logs and sends the handler's response. The status comes
+//! from the one policy a handler's `?` also uses ([`SessionError`]: `409`, `400`, `503` or
+//! `500`). A handler that answers with a server error (5xx) saves none of its deferred
+//! changes, unless [`SessionLayer::save_on_server_error`] says otherwise.
+//!
+//! # Testing handlers
+//! [`Session::detached`] gives the handle a handler receives, over any store and without a
+//! server; [`Session::save`] ends it as a response would.
 //!
 //! # Migrating from tower-sessions
 //! With the feature `tower-sessions`, `tower_sessions_compat::TowerSessionsStore` implements
@@ -62,6 +69,7 @@
 //! ```
 
 mod config;
+mod error;
 mod extract;
 mod service;
 mod session;
@@ -70,7 +78,8 @@ pub mod tower_sessions_compat;
 
 pub use config::{CookieConfig, CookieLifetime, SaveFailure};
 pub use cookie::{Key, SameSite};
-pub use extract::{MissingSessionLayer, SessionError};
+pub use error::SessionError;
+pub use extract::MissingSessionLayer;
 pub use service::{SessionLayer, SessionService};
 pub use session::Session;
 pub use session_core;

@@ -4,16 +4,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use cookie::{Key, SameSite};
 use http::{HeaderValue, Request, Response, header};
-use session_core::{Error, RetryPolicy, SessionStore};
+use session_core::{RetryPolicy, SessionStore};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, CookieConfig, CookieLifetime, SaveFailure};
-use crate::session::Session;
+use crate::config::{Config, CookieLifetime, SaveFailure};
+use crate::session::{Finished, Session};
 
 /// A tower [`Layer`] that gives every request a [`Session`] (in its extensions; handlers
 /// take it with the axum extractor) and saves the request's changes when the response is
@@ -42,16 +41,13 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// A layer over `store` with the default [`CookieConfig`] and [`SaveFailure::Fail`].
-    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+    /// A layer over `store` (by value, or shared: an `Arc<MemoryStore>` or an
+    /// `Arc<dyn SessionStore>` is a store too) with the default
+    /// [`CookieConfig`](crate::CookieConfig), [`SaveFailure::Fail`], and no save when the
+    /// handler answers with a server error.
+    pub fn new(store: impl SessionStore + 'static) -> Self {
         SessionLayer {
-            config: Arc::new(Config {
-                store,
-                cookie: CookieConfig::default(),
-                save_failure: SaveFailure::default(),
-                need: None,
-                retry: RetryPolicy::default(),
-            }),
+            config: Arc::new(Config::new(Arc::new(store))),
         }
     }
 
@@ -124,6 +120,14 @@ impl SessionLayer {
         let names = names.iter().map(|n| (*n).to_owned()).collect();
         self.edit(|c| c.need = Some(names))
     }
+
+    /// Whether a response with a server-error status (5xx) still saves the request's
+    /// deferred changes and rotation. Off by default, as in tower-sessions: a handler that
+    /// failed halfway should not leave half its changes behind. What a handler applied at
+    /// once ([`Session::update`], [`Session::delete`]) is applied either way.
+    pub fn save_on_server_error(self, save: bool) -> Self {
+        self.edit(|c| c.save_on_server_error = save)
+    }
 }
 
 impl<S> Layer<S> for SessionLayer {
@@ -177,77 +181,24 @@ where
     }
 }
 
-/// Saves the request's changes and sets the cookie.
+/// Writes what the end of the request decided ([`Session::finish`]) into the response: the
+/// cookie, and under [`SaveFailure::Fail`] an error response in place of the handler's when
+/// the changes were not saved.
 async fn finish<B: From<String>>(session: Session, mut response: Response<B>) -> Response<B> {
-    let config = &session.inner.config;
-    let mut state = session.inner.state.lock().await;
-    state.finished = true;
-    let mut outcome = session.save_pending(&mut state).await;
-    // Set when another request rotated the token first: its response carries the new
-    // cookie, which this one must not overwrite with the old token.
-    let mut leave_cookie = false;
-    if outcome.is_ok()
-        && state.rotate
-        && !state.new_token
-        && let Some(old) = state.token.clone()
-    {
-        outcome = match config.store.rotate(&old).await {
-            Ok(new) => {
-                tracing::debug!(old = %old.handle(), new = %new.handle(), "session rotated");
-                state.token = Some(new);
-                state.new_token = true;
-                Ok(())
-            }
-            Err(Error::Rotated { successor }) => {
-                // A concurrent request (a double-submitted login, another tab) rotated it
-                // first and sends the client the new token; this response leaves the cookie
-                // alone, and the old token forwards until then.
-                tracing::debug!(old = %old.handle(), %successor, "session rotated by another request");
-                leave_cookie = true;
-                Ok(())
-            }
-            Err(Error::NotFound { .. }) => {
-                // Deleted or expired meanwhile: nothing to rotate, the cookie goes.
-                tracing::debug!(old = %old.handle(), "session gone before rotation");
-                state.token = None;
-                state.stale_cookie = true;
-                Ok(())
-            }
-            Err(error) => Err(error),
-        };
-    }
-    let cookie = match (&state.token, state.new_token) {
-        _ if leave_cookie => None,
-        (Some(token), true) => Some(config.cookie.set_cookie(token, idle(&state, config))),
-        (Some(token), false)
-            if config.cookie.lifetime == CookieLifetime::Persistent && state.touched =>
-        {
-            Some(config.cookie.set_cookie(token, idle(&state, config)))
-        }
-        (None, _) if state.deleted || state.stale_cookie => Some(config.cookie.remove_cookie()),
-        _ => None,
-    };
-    drop(state);
-    if let Err(error) = outcome {
-        let status = crate::extract::status_of(&error);
-        match config.save_failure {
+    let failed = response.status().is_server_error();
+    let Finished { set_cookie, error } = session.finish(failed).await;
+    if let Some(error) = error {
+        match session.inner.config.save_failure {
             SaveFailure::Fail => {
                 tracing::error!(%error, "session changes not saved; failing the request");
-                response = Response::new(B::from(format!(
-                    "session changes were not saved: {error}\n"
-                )));
-                *response.status_mut() = status;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
+                response = crate::error::unsaved(&error);
             }
             SaveFailure::LogAndContinue => {
                 tracing::error!(%error, "session changes not saved; continuing as configured");
             }
         }
     }
-    if let Some(cookie) = cookie {
+    if let Some(cookie) = set_cookie {
         match HeaderValue::from_str(&cookie) {
             Ok(value) => {
                 response.headers_mut().append(header::SET_COOKIE, value);
@@ -256,10 +207,4 @@ async fn finish<B: From<String>>(session: Session, mut response: Response<B>) ->
         }
     }
     response
-}
-
-fn idle(state: &crate::session::State, config: &Config) -> Duration {
-    state
-        .idle_timeout
-        .unwrap_or_else(|| config.store.policy().default_idle_timeout)
 }

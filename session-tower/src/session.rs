@@ -8,11 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use session_core::{
     Deadline, Delta, Error, MAX_COUNTER, NewSession, Op, Reader, Result, SessionHandle,
-    SessionStoreExt, SessionToken, Timestamp, parse_counter,
+    SessionStore, SessionStoreExt, SessionToken, Timestamp, parse_counter,
 };
 use tokio::sync::Mutex;
 
-use crate::config::Config;
+use crate::config::{Config, CookieLifetime};
 
 /// The session of one request, handed to handlers by the [`SessionLayer`](crate::SessionLayer)
 /// (as an axum extractor, or from the request's extensions).
@@ -48,7 +48,7 @@ impl std::fmt::Debug for Session {
 
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
-    pub(crate) state: Mutex<State>,
+    state: Mutex<State>,
 }
 
 /// A change the request made to one attribute and has not saved yet, for read-your-writes.
@@ -60,11 +60,11 @@ enum Pending {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct State {
+struct State {
     /// The token of the session this request works on, if any.
-    pub(crate) token: Option<SessionToken>,
+    token: Option<SessionToken>,
     /// A token came in the request but named no live session (or was malformed).
-    pub(crate) stale_cookie: bool,
+    stale_cookie: bool,
     /// The snapshot, once loaded (`Some(None)`: there is no live session).
     loaded: Option<Option<session_core::SessionRecord>>,
     /// Attributes present in the snapshot (`None`: all of them).
@@ -75,14 +75,14 @@ pub(crate) struct State {
     pending: Vec<Op>,
     overlay: BTreeMap<String, Pending>,
     /// The session was touched (loaded or written) in this request.
-    pub(crate) touched: bool,
+    touched: bool,
     /// A new token the client must receive (a created or rotated session).
-    pub(crate) new_token: bool,
-    pub(crate) rotate: bool,
-    pub(crate) deleted: bool,
-    pub(crate) finished: bool,
+    new_token: bool,
+    rotate: bool,
+    deleted: bool,
+    finished: bool,
     /// The idle timeout as far as known (for a persistent cookie's Max-Age).
-    pub(crate) idle_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     /// Principal as set in this request (`Some(None)`: cleared).
     principal: Option<Option<String>>,
 }
@@ -102,6 +102,51 @@ impl Session {
                 state: Mutex::new(state),
             }),
         }
+    }
+
+    /// A session handle outside any layer, over `store`, for the session `token` names
+    /// (`None`: no session yet; one is created when a change is saved). It behaves as a
+    /// handler's [`Session`] does, with the layer's defaults, and [`save`](Session::save)
+    /// ends it as the layer ends a request. For unit tests of handlers without a server or
+    /// Redis, and for background jobs that change a session.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use session_core::MemoryStore;
+    /// use session_tower::Session;
+    ///
+    /// async fn add_to_cart(session: &Session, item: &str) -> session_core::Result<()> {
+    ///     let mut cart: Vec<String> = session.get_or_default("cart").await?;
+    ///     cart.push(item.to_owned());
+    ///     session.insert("cart", &cart).await
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let session = Session::detached(store.clone(), None);
+    /// add_to_cart(&session, "apple").await?;
+    /// let token = session.save().await?.expect("a session was created");
+    ///
+    /// // The next request of the same client.
+    /// let next = Session::detached(store, Some(token));
+    /// assert_eq!(next.get::<Vec<String>>("cart").await?, Some(vec!["apple".to_owned()]));
+    /// # Ok::<_, session_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn detached(store: impl SessionStore + 'static, token: Option<SessionToken>) -> Self {
+        Session::new(Arc::new(Config::new(Arc::new(store))), token, false)
+    }
+
+    /// Ends the session as the layer ends a request: applies the pending changes (one round
+    /// trip) and a requested rotation. Returns the token the client holds from now on
+    /// (`None`: there is no session, or it was deleted). Changes made after this are
+    /// dropped, as after a response.
+    pub async fn save(&self) -> Result<Option<SessionToken>> {
+        let finished = self.finish(false).await;
+        if let Some(error) = finished.error {
+            return Err(error);
+        }
+        Ok(self.inner.state.lock().await.token.clone())
     }
 
     /// Declares which attributes this request needs, so the first access loads only those
@@ -193,6 +238,80 @@ impl Session {
         )
         .await;
         Ok(())
+    }
+
+    /// An attribute decoded from JSON, or `T::default()` when absent (or when there is no
+    /// session): `session.get_or_default::<Vec<String>>("cart")`.
+    pub async fn get_or_default<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T> {
+        Ok(self.get(name).await?.unwrap_or_default())
+    }
+
+    /// Removes an attribute at response time and returns what it held (decoded from JSON),
+    /// as tower-sessions' `remove` does. It reads first (a load, unless the session is
+    /// loaded already); a value that does not decode as `T` is an error, and nothing is
+    /// removed. Between the read and the save another request may change the attribute;
+    /// the removal still lands. For "remove only if it is still what I read", use
+    /// [`update`](Session::update) with a version guard.
+    pub async fn take<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let value = self.get(name).await?;
+        if value.is_some() {
+            // Absent: nothing to remove, and no session is created for it.
+            self.remove(name).await?;
+        }
+        Ok(value)
+    }
+
+    /// Removes every attribute at response time; the session itself, its principal and
+    /// timeouts stay (use [`delete`](Session::delete) to end it). It loads the whole session
+    /// to learn the names, and removes those (and what this request added): an attribute
+    /// another request adds meanwhile survives, and damaged attributes are kept, as every
+    /// delta keeps them (see the contract in `docs/semantics.md`).
+    pub async fn clear(&self) -> Result<()> {
+        let mut state = self.inner.state.lock().await;
+        for name in self.present_names(&mut state).await? {
+            Self::record_locked(
+                &mut state,
+                Op::Remove { name: name.clone() },
+                Some((&name, Pending::Removed)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the session holds no attribute, counting this request's pending changes
+    /// (loads the whole session if needed). No session at all is empty.
+    pub async fn is_empty(&self) -> Result<bool> {
+        let mut state = self.inner.state.lock().await;
+        Ok(self.present_names(&mut state).await?.is_empty())
+    }
+
+    /// The attributes the session holds as this request sees it: the stored ones (a full
+    /// load, one more round trip when only [`need`](Session::need)ed names were loaded) with
+    /// this request's puts, increments and removals over them.
+    async fn present_names(&self, state: &mut State) -> Result<BTreeSet<String>> {
+        if state.loaded.is_none() {
+            // Every name is needed: one full load rather than `load_some` and then another.
+            state.need = None;
+        }
+        self.ensure_loaded(state, None).await?;
+        if state.loaded_names.is_some()
+            && let Some(token) = state.token.clone()
+        {
+            let full = self.inner.config.store.load(&token).await?;
+            state.loaded_names = None;
+            self.loaded(state, full);
+        }
+        let mut names: BTreeSet<String> = state
+            .snapshot()
+            .map(|s| s.attributes.keys().cloned().collect())
+            .unwrap_or_default();
+        for (name, pending) in &state.overlay {
+            match pending {
+                Pending::Removed => names.remove(name),
+                Pending::Put(_) | Pending::Added(_) => names.insert(name.clone()),
+            };
+        }
+        Ok(names)
     }
 
     /// Adds `by` to a decimal integer attribute (absent counts as 0), at response time,
@@ -365,11 +484,40 @@ impl Session {
             self.inner.config.store.delete(&token).await?;
             tracing::debug!(handle = %token.handle(), "session deleted");
         }
+        Self::ended(&mut state);
+        Ok(())
+    }
+
+    /// This request's view once its session ended: no token, nothing pending, and a cookie
+    /// removal in the response.
+    fn ended(state: &mut State) {
+        state.token = None;
+        state.pending.clear();
+        state.overlay.clear();
+        state.principal = None;
+        state.rotate = false;
         state.deleted = true;
         state.new_token = false;
         state.loaded = Some(None);
         state.loaded_names = None;
-        Ok(())
+    }
+
+    /// Logs the user out everywhere: deletes every live session of this session's principal
+    /// (on every device, this one included) at once, and the response removes the cookie.
+    /// Returns how many sessions ended. Without a principal (nobody is logged in), it ends
+    /// this session alone, as [`delete`](Session::delete) does.
+    pub async fn log_out_everywhere(&self) -> Result<usize> {
+        let principal = self.principal().await?;
+        let store = &self.inner.config.store;
+        let mut state = self.inner.state.lock().await;
+        let ended = match (&principal, state.token.clone()) {
+            (Some(principal), _) => store.delete_all_of(principal).await?,
+            (None, Some(token)) => usize::from(store.delete(&token).await?),
+            (None, None) => 0,
+        };
+        tracing::debug!(ended, "logged out everywhere");
+        Self::ended(&mut state);
+        Ok(ended)
     }
 
     async fn record(&self, op: Op, overlay: Option<(&str, Pending)>) {
@@ -466,7 +614,7 @@ impl Session {
 
     /// Applies the pending changes: one `apply` to the current session, or one `create` (plus
     /// an `apply` of what `create` cannot express) for a new one.
-    pub(crate) async fn save_pending(&self, state: &mut State) -> Result<()> {
+    async fn save_pending(&self, state: &mut State) -> Result<()> {
         if state.pending.is_empty() {
             return Ok(());
         }
@@ -503,6 +651,109 @@ impl Session {
         }
         state.invalidate();
         Ok(())
+    }
+}
+
+/// What the end of a request decided (see [`Session::finish`]).
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// The `Set-Cookie` value the response carries, when the cookie changes.
+    pub(crate) set_cookie: Option<String>,
+    /// Why the request's changes were not saved, when they were not.
+    pub(crate) error: Option<Error>,
+}
+
+impl Session {
+    /// Ends the request, once: saves the pending changes, runs the rotation a handler asked
+    /// for, and decides the cookie. Every decision about the end of a request is made here;
+    /// the layer only writes the result into the response.
+    ///
+    /// `failed`: the handler answered with a server error (5xx). Its pending changes and
+    /// rotation are then dropped, as tower-sessions drops its save, unless the layer is
+    /// configured with [`save_on_server_error`](crate::SessionLayer::save_on_server_error).
+    /// What was applied at once ([`update`](Session::update), [`delete`](Session::delete))
+    /// stays applied, and its cookie is still sent.
+    pub(crate) async fn finish(&self, failed: bool) -> Finished {
+        let mut state = self.inner.state.lock().await;
+        state.finished = true;
+        if failed && !self.inner.config.save_on_server_error {
+            if !state.pending.is_empty() || state.rotate {
+                tracing::debug!(
+                    changes = state.pending.len(),
+                    rotate = state.rotate,
+                    "the handler answered with a server error: session changes not saved"
+                );
+            }
+            state.pending.clear();
+            state.overlay.clear();
+            state.principal = None;
+            state.rotate = false;
+        }
+        let mut outcome = self.save_pending(&mut state).await;
+        // Set when another request rotated the token first: its response carries the new
+        // cookie, which this one must not overwrite with the old token.
+        let mut leave_cookie = false;
+        if outcome.is_ok()
+            && state.rotate
+            && !state.new_token
+            && let Some(old) = state.token.clone()
+        {
+            outcome = match self.inner.config.store.rotate(&old).await {
+                Ok(new) => {
+                    tracing::debug!(old = %old.handle(), new = %new.handle(), "session rotated");
+                    state.token = Some(new);
+                    state.new_token = true;
+                    Ok(())
+                }
+                Err(Error::Rotated { successor }) => {
+                    // A concurrent request (a double-submitted login, another tab) rotated
+                    // it first and sends the client the new token; this response leaves the
+                    // cookie alone, and the old token forwards until then.
+                    tracing::debug!(old = %old.handle(), %successor, "session rotated by another request");
+                    leave_cookie = true;
+                    Ok(())
+                }
+                Err(Error::NotFound { .. }) => {
+                    // Deleted or expired meanwhile: nothing to rotate, the cookie goes.
+                    tracing::debug!(old = %old.handle(), "session gone before rotation");
+                    state.token = None;
+                    state.stale_cookie = true;
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            };
+        }
+        let set_cookie = if leave_cookie {
+            None
+        } else {
+            self.cookie_change(&state)
+        };
+        Finished {
+            set_cookie,
+            error: outcome.err(),
+        }
+    }
+
+    /// The `Set-Cookie` value at the end of a request: a new token (created or rotated), a
+    /// persistent cookie's refreshed `Max-Age` after a touch, or a removal once the session
+    /// is gone (deleted, or the cookie named none).
+    fn cookie_change(&self, state: &State) -> Option<String> {
+        let config = &self.inner.config;
+        let idle = || {
+            state
+                .idle_timeout
+                .unwrap_or_else(|| config.store.policy().default_idle_timeout)
+        };
+        match (&state.token, state.new_token) {
+            (Some(token), true) => Some(config.cookie.set_cookie(token, idle())),
+            (Some(token), false)
+                if config.cookie.lifetime == CookieLifetime::Persistent && state.touched =>
+            {
+                Some(config.cookie.set_cookie(token, idle()))
+            }
+            (None, _) if state.deleted || state.stale_cookie => Some(config.cookie.remove_cookie()),
+            _ => None,
+        }
     }
 }
 
