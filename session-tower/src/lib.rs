@@ -36,8 +36,10 @@
 //! server; [`Session::save`] ends it as a response would.
 //!
 //! # Migrating from tower-sessions
-//! With the feature `tower-sessions`, `tower_sessions_compat::TowerSessionsStore` implements
-//! tower-sessions' `SessionStore` over our stores, so an application can move its storage
+//! With the feature `tower-sessions-014` (tower-sessions 0.14, the line of
+//! tower-sessions-redis-store 0.16) or `tower-sessions-015` (0.15; also `tower-sessions`),
+//! `tower_sessions_compat::TowerSessionsStore` implements tower-sessions' `SessionStore`
+//! over our stores, so an application can move its storage
 //! first and its handlers later (with the limits of whole-record writes documented there).
 //!
 //! ```
@@ -73,7 +75,7 @@ mod error;
 mod extract;
 mod service;
 mod session;
-#[cfg(feature = "tower-sessions")]
+#[cfg(any(feature = "tower-sessions-015", feature = "tower-sessions-014"))]
 pub mod tower_sessions_compat;
 
 pub use config::{CookieConfig, CookieLifetime, SaveFailure};

@@ -1,5 +1,5 @@
 //! The tower-sessions adapter (feature `tower-sessions`): whole records over our stores.
-#![cfg(feature = "tower-sessions")]
+#![cfg(feature = "tower-sessions-015")]
 
 use std::collections::HashMap;
 use std::sync::Arc;
