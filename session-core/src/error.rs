@@ -138,6 +138,11 @@ pub enum Error {
     /// Any other failure of the backend (connection refused, server error...).
     #[error("backend error")]
     Backend(#[source] BoxError),
+
+    /// The store does not offer this operation (an optional method of
+    /// [`SessionStore`](crate::SessionStore) it keeps the default of); the name says which.
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
 }
 
 impl Error {

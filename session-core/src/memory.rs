@@ -154,6 +154,20 @@ impl SessionStore for MemoryStore {
         Ok(Created { token, session })
     }
 
+    #[tracing::instrument(level = "debug", name = "session.create_with_token", skip_all, fields(handle = %token.handle()))]
+    async fn create_with_token(
+        &self,
+        token: &SessionToken,
+        new: NewSession,
+    ) -> Result<Option<Created>> {
+        let handle = token.handle();
+        let session = self.with_model(|m, now| m.create(now, handle, new))?;
+        Ok(session.map(|session| Created {
+            token: token.clone(),
+            session,
+        }))
+    }
+
     #[tracing::instrument(level = "debug", name = "session.load", skip_all, fields(handle = %token.handle()))]
     async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         Ok(self.with_model(|m, now| m.load(now, &token.handle())))

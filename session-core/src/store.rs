@@ -115,6 +115,23 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// written. A session with a principal is added to that principal's index.
     async fn create(&self, new: NewSession) -> Result<Created>;
 
+    /// Creates a session under `token`, a token the client already holds, as
+    /// [`create`](SessionStore::create) does; `Ok(None)` when the token's key is taken in any
+    /// state (a live session, a tombstone, a forward), with nothing written.
+    ///
+    /// For importing a session from another store under the token its client presents:
+    /// however many requests with that token try at once, exactly one creates the session,
+    /// and the others find it taken and load it. A store that cannot check and create in one
+    /// step keeps the default, [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn create_with_token(
+        &self,
+        token: &SessionToken,
+        new: NewSession,
+    ) -> Result<Option<Created>> {
+        let _ = (token, new);
+        Err(crate::Error::Unsupported("create_with_token"))
+    }
+
     /// The live session, touched: its last access becomes now (unless the last touch is
     /// younger than [`Policy::touch_interval`]), which slides its idle expiry. `None` if
     /// absent, expired, deleted, or a rotated token past its grace. Must never return a
@@ -183,6 +200,19 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
         Self: 'f,
     {
         (**self).create(new)
+    }
+
+    fn create_with_token<'s, 't, 'f>(
+        &'s self,
+        token: &'t SessionToken,
+        new: NewSession,
+    ) -> Boxed<'f, Option<Created>>
+    where
+        's: 'f,
+        't: 'f,
+        Self: 'f,
+    {
+        (**self).create_with_token(token, new)
     }
 
     fn load<'s, 't, 'f>(&'s self, token: &'t SessionToken) -> Boxed<'f, Option<SessionRecord>>

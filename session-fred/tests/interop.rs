@@ -88,6 +88,13 @@ impl SessionStore for Mixed {
     async fn create(&self, new: NewSession) -> Result<Created> {
         self.pick().create(new).await
     }
+    async fn create_with_token(
+        &self,
+        token: &SessionToken,
+        new: NewSession,
+    ) -> Result<Option<Created>> {
+        self.pick().create_with_token(token, new).await
+    }
     async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
         self.pick().load(token).await
     }

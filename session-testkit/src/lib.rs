@@ -42,7 +42,7 @@
 //!         MemoryStore::with(policy, Arc::new(SystemClock))
 //!     }
 //!     fn capabilities(&self) -> Capabilities {
-//!         Capabilities { principal_index: true, foreign_data: false }
+//!         Capabilities { foreign_data: false, ..Capabilities::default() }
 //!     }
 //! }
 //!
@@ -100,7 +100,8 @@
 //!         Ok(Toy(MemoryStore::with(policy, Arc::new(SystemClock))?))
 //!     }
 //!     fn capabilities(&self) -> Capabilities {
-//!         Capabilities { principal_index: true, foreign_data: false }
+//!         // Toy keeps the default of the optional `create_with_token` (Unsupported).
+//!         Capabilities { principal_index: true, foreign_data: false, create_with_token: false }
 //!     }
 //! }
 //!

@@ -170,8 +170,8 @@ impl<C: Connect> StoreFactory for RedisFactory<C> {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            principal_index: true,
             foreign_data: true,
+            ..Capabilities::default()
         }
     }
 

@@ -20,7 +20,7 @@ use super::{
 use crate::delta::{Applied, Delta, Op};
 use crate::error::{Error, Result};
 use crate::handle::SessionHandle;
-use crate::model::{past_deadline, prepare_new, validate_names};
+use crate::model::{PreparedNew, past_deadline, prepare_new, validate_names};
 use crate::policy::{CLOCK_SKEW_BOUND, MAX_FORWARDS, Policy, validate_principal};
 use crate::session::{NewSession, SessionRecord};
 use crate::store::{Created, SessionStore};
@@ -510,6 +510,38 @@ impl<T: Transport> Store<T> {
         Ok(lookup)
     }
 
+    /// Creates `new` (prepared) under `token` with the `create` batch `commands`: `None`
+    /// when the token's key is taken (`create.lua` writes only a free key).
+    async fn create_at(
+        &self,
+        token: SessionToken,
+        new: &PreparedNew,
+        commands: &[Command<'_>],
+    ) -> Result<Option<Created>> {
+        let handle = token.handle();
+        tracing::Span::current().record("handle", tracing::field::display(&handle));
+        if let Some(p) = &new.principal {
+            let until = self.index_until(self.expiry_bound(new.idle_timeout));
+            self.index_add(p, &handle, until).await?;
+        }
+        let (mut answer, waited) = self.run(&self.key(&handle), commands, true).await?;
+        match &*answer.status {
+            "OK" => {
+                self.durable(waited)?;
+                let now = Timestamp::from_millis(answer.int()? as u64);
+                let deadline = answer.int()?;
+                let deadline = (deadline >= 0).then(|| Timestamp::from_millis(deadline as u64));
+                let session = new.clone().into_session(handle, now, deadline);
+                Ok(Some(Created { token, session }))
+            }
+            "TAKEN" => Ok(None),
+            "PAST" => Err(past_deadline()),
+            other => Err(Error::backend(format!(
+                "create: unexpected answer {other:?}"
+            ))),
+        }
+    }
+
     /// Runs a script on the session `token` leads to, following forwards; `ok` reads the
     /// answer of a live session (status `OK`).
     async fn follow<R>(
@@ -612,34 +644,29 @@ impl<T: Transport> SessionStore for Store<T> {
         let commands = self.script_batch(&CREATE, codec::create_args(&new));
         for _ in 0..ATTEMPTS {
             let token = SessionToken::generate();
-            let handle = token.handle();
-            tracing::Span::current().record("handle", tracing::field::display(&handle));
-            if let Some(p) = &new.principal {
-                let until = self.index_until(self.expiry_bound(new.idle_timeout));
-                self.index_add(p, &handle, until).await?;
-            }
-            let (mut answer, waited) = self.run(&self.key(&handle), &commands, true).await?;
-            match &*answer.status {
-                "OK" => {
-                    self.durable(waited)?;
-                    let now = Timestamp::from_millis(answer.int()? as u64);
-                    let deadline = answer.int()?;
-                    let deadline = (deadline >= 0).then(|| Timestamp::from_millis(deadline as u64));
-                    let session = new.clone().into_session(handle, now, deadline);
-                    return Ok(Created { token, session });
-                }
-                "TAKEN" => continue,
-                "PAST" => return Err(past_deadline()),
-                other => {
-                    return Err(Error::backend(format!(
-                        "create: unexpected answer {other:?}"
-                    )));
-                }
+            if let Some(created) = self.create_at(token, &new, &commands).await? {
+                return Ok(created);
             }
         }
         Err(Error::backend(
             "no free session token after repeated attempts: is the OS RNG broken?",
         ))
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "session.create_with_token",
+        skip_all,
+        fields(handle)
+    )]
+    async fn create_with_token(
+        &self,
+        token: &SessionToken,
+        new: NewSession,
+    ) -> Result<Option<Created>> {
+        let new = prepare_new(&self.policy, new)?;
+        let commands = self.script_batch(&CREATE, codec::create_args(&new));
+        self.create_at(token.clone(), &new, &commands).await
     }
 
     #[tracing::instrument(level = "debug", name = "session.load", skip_all, fields(handle = %token.handle()))]

@@ -62,6 +62,74 @@ pub async fn create_returns_version_one<F: StoreFactory>(f: &F) {
     assert_eq!(loaded.idle_timeout, Duration::from_secs(60));
 }
 
+/// `create_with_token` creates under the given token exactly once, however many callers
+/// race for it, and never over a tombstone or a forward.
+pub async fn create_with_token_claims_a_token_once<F: StoreFactory>(f: &F) {
+    let s = Arc::new(default_store(f).await);
+    let token = SessionToken::generate();
+    if !f.capabilities().create_with_token {
+        let r = s.create_with_token(&token, NewSession::new()).await;
+        assert!(
+            matches!(r, Err(Error::Unsupported(_))),
+            "without the capability: expected Unsupported, got {r:?}"
+        );
+        return;
+    }
+    let mut racers = Vec::new();
+    for i in 0..16i64 {
+        let (s, token) = (s.clone(), token.clone());
+        racers.push(tokio::spawn(async move {
+            let new = NewSession::new().put("by", &i).unwrap();
+            s.create_with_token(&token, new).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for racer in racers {
+        if let Some(created) = racer.await.unwrap() {
+            winners.push(created);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one caller creates the session");
+    let created = winners.pop().unwrap();
+    assert_eq!(created.token, token);
+    assert_eq!(created.session.version, 1);
+    let by: i64 = created.session.get("by").unwrap().unwrap();
+    assert_eq!(
+        counter(&*s, &token, "by").await,
+        Some(by),
+        "the winner's data is stored"
+    );
+
+    // A forward (after rotation) and a tombstone (after delete) keep the token taken.
+    let successor = s.rotate(&token).await.unwrap();
+    let again = s
+        .create_with_token(&token, NewSession::new())
+        .await
+        .unwrap();
+    assert!(again.is_none(), "a forward's token is taken");
+    assert_eq!(counter(&*s, &successor, "by").await, Some(by));
+    s.delete(&successor).await.unwrap();
+    let again = s
+        .create_with_token(&successor, NewSession::new())
+        .await
+        .unwrap();
+    assert!(again.is_none(), "a tombstone's token is taken");
+    assert!(s.load_read_only(&successor).await.unwrap().is_none());
+
+    // Invalid input is rejected as by `create`, with nothing written.
+    let fresh = SessionToken::generate();
+    let r = s
+        .create_with_token(&fresh, NewSession::new().idle_timeout(Duration::ZERO))
+        .await;
+    assert!(matches!(r, Err(Error::InvalidInput(_))), "got {r:?}");
+    assert!(
+        s.create_with_token(&fresh, NewSession::new())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 /// Invalid input to `create` is a typed error and nothing is written.
 pub async fn create_rejects_invalid_input<F: StoreFactory>(f: &F) {
     let s = default_store(f).await;

@@ -39,6 +39,9 @@ pub struct Capabilities {
     /// The factory can plant foreign data under a session's key
     /// ([`StoreFactory::plant_foreign`]).
     pub foreign_data: bool,
+    /// `create_with_token` works (a store that keeps the trait's default answers
+    /// `Error::Unsupported`, and the case checks just that).
+    pub create_with_token: bool,
 }
 
 impl Default for Capabilities {
@@ -46,6 +49,7 @@ impl Default for Capabilities {
         Capabilities {
             principal_index: true,
             foreign_data: false,
+            create_with_token: true,
         }
     }
 }
@@ -132,6 +136,7 @@ macro_rules! __for_each_case {
     ($callback:ident($($args:tt)*)) => {
         $crate::$callback! {$($args)*;
             create_returns_version_one, create_rejects_invalid_input, tokens_are_fresh_and_parse_strictly,
+            create_with_token_claims_a_token_once,
             load_unknown_is_none, load_touches_read_only_does_not, load_touches_once_per_interval,
             load_some_returns_only_named,
             apply_put_remove_increment, increment_rejects_non_integers, increment_overflow_is_typed,
