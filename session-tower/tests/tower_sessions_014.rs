@@ -35,6 +35,19 @@ async fn read(session: Session, Path(key): Path<String>) -> String {
     }
 }
 
+/// Reads the session, waits `ms`, then sets `key`: two of these with different waits
+/// overlap for certain, and the longer one saves last.
+async fn slow_set(
+    session: Session,
+    Path((key, value, ms)): Path<(String, i64, u64)>,
+) -> StatusCode {
+    if session.get::<i64>("base").await.is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    set(session, Path((key, value))).await
+}
+
 async fn cycle(session: Session) -> StatusCode {
     match session.cycle_id().await {
         Ok(()) => StatusCode::OK,
@@ -56,6 +69,7 @@ async fn serve(store: TowerSessionsStore, expiry: Expiry) -> SocketAddr {
         .with_expiry(expiry);
     let app = Router::new()
         .route("/set/{key}/{value}", post(set))
+        .route("/slow-set/{key}/{value}/{ms}", post(slow_set))
         .route("/get/{key}", get(read))
         .route("/cycle", post(cycle))
         .route("/flush", post(flush))
@@ -220,4 +234,38 @@ async fn overlapping_requests_stay_consistent() {
     }
     assert!(kept >= 1, "the last writer's change is kept");
     eprintln!("overlapping whole-record saves through tower-sessions 0.14: {kept} of 20 kept");
+}
+
+/// Two requests that overlap on different app instances and change different attributes:
+/// each save writes only what its request changed, so both changes are kept (the whole
+/// records tower-sessions' own stores write would keep only the last).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_changes_to_different_attributes_on_two_instances_both_land() {
+    let inactivity = Expiry::OnInactivity(time::Duration::minutes(10));
+    let (a, b, _) = two_instances(inactivity).await;
+    let (_, _, cookie) = send("POST", a, "/set/base/0", None).await;
+    let cookie = cookie.expect("a session");
+    for round in 0..3 {
+        let (x_path, y_path) = (
+            format!("/slow-set/x{round}/1/200"),
+            format!("/slow-set/y{round}/2/600"),
+        );
+        let (x, y) = tokio::join!(
+            send("POST", a, &x_path, Some(&cookie)),
+            send("POST", b, &y_path, Some(&cookie)),
+        );
+        assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(
+            send("GET", a, &format!("/get/x{round}"), Some(&cookie))
+                .await
+                .1,
+            "1"
+        );
+        assert_eq!(
+            send("GET", b, &format!("/get/y{round}"), Some(&cookie))
+                .await
+                .1,
+            "2"
+        );
+    }
 }
