@@ -36,6 +36,7 @@
 mod delta;
 mod error;
 mod handle;
+pub mod import;
 mod memory;
 pub mod model;
 mod policy;
@@ -56,7 +57,7 @@ pub use policy::{
     MAX_PRINCIPAL_LEN, Policy, validate_idle_timeout, validate_name, validate_principal,
 };
 pub use redis::layout::KeyLayout;
-pub use session::{Attribute, Deadline, NewSession, SessionRecord};
+pub use session::{Attribute, Deadline, NewSession, SessionRecord, SessionSummary};
 pub use store::{Created, SessionStore};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{SessionToken, TOKEN_LEN, TokenError};

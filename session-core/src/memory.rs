@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::handle::SessionHandle;
 use crate::model::Model;
 use crate::policy::Policy;
-use crate::session::{NewSession, SessionRecord};
+use crate::session::{NewSession, SessionRecord, SessionSummary};
 use crate::store::{Created, SessionStore};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::token::SessionToken;
@@ -212,6 +212,11 @@ impl SessionStore for MemoryStore {
     #[tracing::instrument(level = "debug", name = "session.sessions_of", skip_all)]
     async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionHandle>> {
         self.with_model(|m, now| m.sessions_of(now, principal))
+    }
+
+    #[tracing::instrument(level = "debug", name = "session.summaries_of", skip_all)]
+    async fn summaries_of(&self, principal: &str) -> Result<Vec<SessionSummary>> {
+        self.with_model(|m, now| m.summaries_of(now, principal))
     }
 
     #[tracing::instrument(level = "debug", name = "session.delete_all_of", skip_all)]

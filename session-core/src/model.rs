@@ -20,7 +20,7 @@ use crate::delta::{Applied, Delta, Guard, Op, parse_counter};
 use crate::error::{Error, Limit, Result};
 use crate::handle::SessionHandle;
 use crate::policy::{self, Limits, MAX_COUNTER, MAX_FORWARDS, Policy};
-use crate::session::{Attribute, NewSession, SessionRecord};
+use crate::session::{Attribute, NewSession, SessionRecord, SessionSummary};
 use crate::time::Timestamp;
 
 /// What a handle holds.
@@ -300,6 +300,20 @@ impl Model {
             self.principals.insert(principal.to_owned(), live.clone());
         }
         Ok(live.into_iter().collect())
+    }
+
+    /// Summaries of the principal's live sessions, sorted by handle: the sessions
+    /// [`Model::sessions_of`] lists (so it validates and prunes as that does), each as
+    /// [`Model::load_read_only`] would return it, untouched.
+    pub fn summaries_of(&mut self, now: Timestamp, principal: &str) -> Result<Vec<SessionSummary>> {
+        let handles = self.sessions_of(now, principal)?;
+        Ok(handles
+            .iter()
+            .filter_map(|handle| match self.entries.get(handle) {
+                Some(Entry::Live(s)) => Some(SessionSummary::from(s)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Deletes every live session of the principal; returns how many.

@@ -122,6 +122,56 @@ impl SessionRecord {
     }
 }
 
+/// A session's metadata without its attributes: one line of a "your devices" page, as
+/// [`summaries_of`](crate::SessionStore::summaries_of) lists a principal's live sessions.
+///
+/// It carries no attributes because such a page needs none, and a listing should neither
+/// transfer nor expose what sessions hold (carts, tokens of other services). The
+/// [`handle`](SessionSummary::handle) names the session without being a credential (it
+/// cannot be turned back into the token), so it is safe to show.
+///
+/// `#[non_exhaustive]` so that fields can be added (say, the principal) without breaking
+/// code that reads these: outside this crate a summary is made from a record
+/// (`SessionSummary::from(&record)`), never as a struct literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionSummary {
+    /// The storage handle (safe to log and to show).
+    pub handle: SessionHandle,
+    /// Starts at 1, +1 for every applied delta.
+    pub version: u64,
+    /// When the session was created.
+    pub created_at: Timestamp,
+    /// The last touch (a load, an explicit touch, or a delta's `touch`).
+    pub last_access: Timestamp,
+    /// The instant the session expires, as of this read: the earlier of `last_access +
+    /// idle_timeout` and the `deadline` ([`SessionRecord::expires_at`]). Given ready-made so
+    /// that a page need not repeat the rule; a later touch moves it.
+    pub expires_at: Timestamp,
+    /// Idle time after which the session expires.
+    pub idle_timeout: Duration,
+    /// Absolute expiry, if any.
+    pub deadline: Option<Timestamp>,
+}
+
+impl From<&SessionRecord> for SessionSummary {
+    /// The record's metadata, with its expiry instant computed by
+    /// [`SessionRecord::expires_at`]. Every store builds its summaries this way, so a summary
+    /// and a [`load_read_only`](crate::SessionStore::load_read_only) of the same session
+    /// state agree field by field.
+    fn from(record: &SessionRecord) -> Self {
+        SessionSummary {
+            handle: record.handle,
+            version: record.version,
+            created_at: record.created_at,
+            last_access: record.last_access,
+            expires_at: record.expires_at(),
+            idle_timeout: record.idle_timeout,
+            deadline: record.deadline,
+        }
+    }
+}
+
 /// When a session ends regardless of activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Deadline {

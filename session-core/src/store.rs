@@ -6,7 +6,7 @@ use crate::delta::{Applied, Delta};
 use crate::error::Result;
 use crate::handle::SessionHandle;
 use crate::policy::Policy;
-use crate::session::{NewSession, SessionRecord};
+use crate::session::{NewSession, SessionRecord, SessionSummary};
 use crate::token::SessionToken;
 
 /// A freshly created session and the token that names it.
@@ -178,6 +178,26 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// entries; they are never returned and may be pruned by this call.
     async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionHandle>>;
 
+    /// The principal's live sessions with their metadata (order unspecified): what a "your
+    /// devices" page shows, without loading each session and its attributes.
+    ///
+    /// Lists exactly the sessions [`sessions_of`](SessionStore::sessions_of) would: live ones
+    /// only, never one past its expiry instant (even if the backend has not evicted it
+    /// yet), and never a stale index entry (which may be pruned by this call). Each
+    /// summary is the session as [`load_read_only`](SessionStore::load_read_only) would
+    /// return it at that moment ([`SessionSummary::from`] its record). Writes nothing to a
+    /// session: no touch, so listing does not slide any session's expiry. Validates input as
+    /// `sessions_of` does, with the same error (an empty principal is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput)), before any I/O.
+    ///
+    /// The list is not a snapshot of one instant: each session is read on its own (on Redis
+    /// one round trip for the index, then one per session). A store that cannot list its
+    /// sessions this way keeps the default, [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn summaries_of(&self, principal: &str) -> Result<Vec<SessionSummary>> {
+        let _ = principal;
+        Err(crate::Error::Unsupported("summaries_of"))
+    }
+
     /// Deletes every live session of the principal ("log out everywhere"); returns how many.
     async fn delete_all_of(&self, principal: &str) -> Result<usize>;
 }
@@ -299,6 +319,15 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
         Self: 'f,
     {
         (**self).sessions_of(principal)
+    }
+
+    fn summaries_of<'s, 'p, 'f>(&'s self, principal: &'p str) -> Boxed<'f, Vec<SessionSummary>>
+    where
+        's: 'f,
+        'p: 'f,
+        Self: 'f,
+    {
+        (**self).summaries_of(principal)
     }
 
     fn delete_all_of<'s, 'p, 'f>(&'s self, principal: &'p str) -> Boxed<'f, usize>

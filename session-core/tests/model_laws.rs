@@ -6,7 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use session_core::{
     Deadline, Delta, Entry, Error, Limit, Limits, Model, NewSession, Op, Policy, SessionHandle,
-    SessionToken, Timestamp,
+    SessionSummary, SessionToken, Timestamp,
 };
 
 const T0: Timestamp = Timestamp::from_millis(1_000_000);
@@ -472,6 +472,46 @@ fn principal_index_tolerates_stale_entries_and_prunes_them() {
     assert!(m.load_read_only(T0, &a).is_none() && m.load_read_only(T0, &c).is_none());
     assert!(m.load_read_only(T0, &b).is_some());
     assert!(matches!(m.sessions_of(T0, ""), Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn summaries_list_the_live_sessions_of_sessions_of_untouched() {
+    let mut m = model();
+    let (a, b, c, d) = (handle(1), handle(2), handle(3), handle(4));
+    let new = |idle| NewSession::new().principal("alice").idle_timeout(ms(idle));
+    m.create(T0, a, new(60_000)).unwrap().unwrap();
+    let deadline = Deadline::At(at(30_000));
+    m.create(T0, b, new(60_000).deadline(deadline))
+        .unwrap()
+        .unwrap();
+    m.create(T0, c, new(100)).unwrap().unwrap();
+    m.create(T0, d, new(60_000)).unwrap().unwrap();
+    m.apply(at(10), &a, &Delta::new().increment("n", 1))
+        .unwrap();
+    m.touch(at(20), &b).unwrap();
+    m.delete(at(30), &d);
+
+    // At 200 ms c has expired and d is deleted.
+    let now = at(200);
+    let listed = m.summaries_of(now, "alice").unwrap();
+    let handles: Vec<SessionHandle> = listed.iter().map(|s| s.handle).collect();
+    assert_eq!(handles, m.sessions_of(now, "alice").unwrap());
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(handles, expected);
+    for summary in &listed {
+        let record = m.load_read_only(now, &summary.handle).unwrap();
+        assert_eq!(*summary, SessionSummary::from(&record));
+        assert_eq!(summary.last_access, record.last_access, "no touch");
+    }
+    let of = |h| listed.iter().find(|s| s.handle == h).unwrap();
+    assert_eq!((of(a).version, of(a).expires_at), (2, at(60_000)));
+    assert_eq!((of(b).last_access, of(b).expires_at), (at(20), at(30_000)));
+    assert!(m.summaries_of(now, "bob").unwrap().is_empty());
+    assert!(matches!(
+        m.summaries_of(now, ""),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[test]

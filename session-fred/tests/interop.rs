@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use session_core::{
     Applied, Created, Delta, NewSession, Policy, Result, SessionHandle, SessionRecord,
-    SessionStore, SessionToken,
+    SessionStore, SessionSummary, SessionToken,
 };
 use session_fred::{FredStore, FredStoreBuilder, Topology as FredTopology};
 use session_redis::{RedisStore, RedisStoreBuilder, Topology as RedisTopology};
@@ -123,6 +123,9 @@ impl SessionStore for Mixed {
     async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionHandle>> {
         self.pick().sessions_of(principal).await
     }
+    async fn summaries_of(&self, principal: &str) -> Result<Vec<SessionSummary>> {
+        self.pick().summaries_of(principal).await
+    }
     async fn delete_all_of(&self, principal: &str) -> Result<usize> {
         self.pick().delete_all_of(principal).await
     }
@@ -206,6 +209,19 @@ async fn sessions_cross_adapters(t: topology::Shape) {
                 .unwrap()
                 .contains(&token.handle()),
             "{direction}"
+        );
+        let now = writer
+            .load_read_only(&token)
+            .await
+            .unwrap()
+            .expect(direction);
+        assert!(
+            reader
+                .summaries_of("user-1")
+                .await
+                .unwrap()
+                .contains(&SessionSummary::from(&now)),
+            "{direction}: the other adapter lists the session as it stands"
         );
 
         // A rotation by one is followed by the other, both ways.

@@ -100,8 +100,14 @@
 //!         Ok(Toy(MemoryStore::with(policy, Arc::new(SystemClock))?))
 //!     }
 //!     fn capabilities(&self) -> Capabilities {
-//!         // Toy keeps the default of the optional `create_with_token` (Unsupported).
-//!         Capabilities { principal_index: true, foreign_data: false, create_with_token: false }
+//!         // Toy keeps the defaults of the optional `create_with_token` and `summaries_of`
+//!         // (Unsupported).
+//!         Capabilities {
+//!             principal_index: true,
+//!             foreign_data: false,
+//!             create_with_token: false,
+//!             summaries_of: false,
+//!         }
 //!     }
 //! }
 //!

@@ -270,6 +270,24 @@ pub async fn round_trips_and_redis_commands_per_operation<C: Connect>(c: &C) {
         2,
         store.load(&token).await.unwrap().unwrap()
     );
+    // SMEMBERS, then one batch per entry (3): a GET and an HMGET of the metadata record,
+    // one of which answers WRONGTYPE. Reads only: the stale entry stays.
+    let (listed, stats) = measure!(
+        "summaries_of (3 entries, 1 stale)",
+        4,
+        store.summaries_of("p").await.unwrap()
+    );
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (
+            stats.get("smembers"),
+            stats.get("get"),
+            stats.get("hmget"),
+            served(&stats)
+        ),
+        (Some(&1), Some(&3), Some(&3), 7),
+        "{stats:?}"
+    );
     // SMEMBERS, one read per entry (3), one SREM for the entry a rotation left stale.
     measure!(
         "sessions_of (3 entries, 1 stale)",

@@ -41,6 +41,11 @@
 //! `tower_sessions_compat::TowerSessionsStore` implements tower-sessions' `SessionStore`
 //! over our stores, so an application can move its storage
 //! first and its handlers later (with the limits of whole-record writes documented there).
+//! Signed-in users stay signed in across the switch: `tower_sessions_compat::v0_14::RedisRecords`
+//! with [`Importing`](session_core::import::Importing) reads tower-sessions-redis-store's
+//! sessions through, and [`SessionLayer::legacy_cookie`] takes over tower-sessions' cookie.
+//! The repository's `docs/migrating-from-tower-sessions.md` walks through an application
+//! before and after, the cutover and the rollback.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -70,24 +75,27 @@
 //!     .layer(SessionLayer::new(Arc::new(MemoryStore::new())));
 //! ```
 
-mod config;
 mod error;
 mod extract;
 mod service;
-mod session;
 #[cfg(any(feature = "tower-sessions-015", feature = "tower-sessions-014"))]
 pub mod tower_sessions_compat;
 
-pub use config::{CookieConfig, CookieLifetime, SaveFailure};
-pub use cookie::{Key, SameSite};
 pub use error::SessionError;
-pub use extract::MissingSessionLayer;
+pub use extract::{MissingSessionLayer, Session};
 pub use service::{SessionLayer, SessionService};
-pub use session::Session;
 pub use session_core;
+pub use session_http::{
+    CookieConfig, CookieLifetime, Key, RequestSession, SameSite, SaveFailure, SessionConfig,
+};
 
 /// The README's examples (memory store, Redis, axum), compiled as doc tests so they cannot
 /// rot (this crate's dev-dependencies include everything they use).
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The migration guide's examples, compiled as doc tests with the feature they need.
+#[cfg(all(doctest, feature = "tower-sessions-014"))]
+#[doc = include_str!("../../docs/migrating-from-tower-sessions.md")]
+pub struct MigrationGuideDoctests;

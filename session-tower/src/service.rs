@@ -5,14 +5,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use cookie::{Key, SameSite};
 use http::{HeaderValue, Request, Response, header};
 use session_core::{RetryPolicy, SessionStore};
+use session_http::{Key, SameSite};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, CookieLifetime, SaveFailure};
-use crate::session::{Finished, Session};
+use session_http::{CookieLifetime, Finished, RequestSession, SaveFailure, SessionConfig};
+
+use crate::extract::Session;
 
 /// A tower [`Layer`] that gives every request a [`Session`] (in its extensions; handlers
 /// take it with the axum extractor) and saves the request's changes when the response is
@@ -35,9 +36,20 @@ use crate::session::{Finished, Session};
 ///     .on_save_failure(SaveFailure::Fail);
 /// let app: Router = Router::new().route("/visit", post(visit)).layer(layer);
 /// ```
+///
+/// The settings are [`SessionConfig`]'s, the one configuration every framework crate
+/// shares; each method here sets the one of the same name there.
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
-    config: Arc<Config>,
+    config: Arc<SessionConfig>,
+}
+
+impl From<SessionConfig> for SessionLayer {
+    fn from(config: SessionConfig) -> Self {
+        SessionLayer {
+            config: Arc::new(config),
+        }
+    }
 }
 
 impl SessionLayer {
@@ -46,64 +58,76 @@ impl SessionLayer {
     /// [`CookieConfig`](crate::CookieConfig), [`SaveFailure::Fail`], and no save when the
     /// handler answers with a server error.
     pub fn new(store: impl SessionStore + 'static) -> Self {
-        SessionLayer {
-            config: Arc::new(Config::new(Arc::new(store))),
-        }
+        SessionLayer::from(SessionConfig::new(store))
     }
 
-    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(Arc::make_mut(&mut self.config));
+    fn edit(mut self, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Self {
+        let config = Arc::unwrap_or_clone(self.config);
+        self.config = Arc::new(f(config));
         self
     }
 
     /// The cookie's name (default `session`).
     pub fn cookie_name(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.edit(|c| c.cookie.name = name)
+        self.edit(|c| c.cookie_name(name))
     }
 
     /// The cookie's `Domain` (default: none, so the cookie is host-only).
     pub fn domain(self, domain: impl Into<String>) -> Self {
-        let domain = domain.into();
-        self.edit(|c| c.cookie.domain = Some(domain))
+        self.edit(|c| c.domain(domain))
     }
 
     /// The cookie's `Path` (default `/`).
     pub fn path(self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        self.edit(|c| c.cookie.path = path)
+        self.edit(|c| c.path(path))
     }
 
     /// The `Secure` attribute (default on). Turn off only for plain-HTTP development.
     pub fn secure(self, secure: bool) -> Self {
-        self.edit(|c| c.cookie.secure = secure)
+        self.edit(|c| c.secure(secure))
     }
 
     /// The `HttpOnly` attribute (default on).
     pub fn http_only(self, http_only: bool) -> Self {
-        self.edit(|c| c.cookie.http_only = http_only)
+        self.edit(|c| c.http_only(http_only))
     }
 
     /// The `SameSite` attribute (default `Lax`; `None` leaves it out).
     pub fn same_site(self, same_site: Option<SameSite>) -> Self {
-        self.edit(|c| c.cookie.same_site = same_site)
+        self.edit(|c| c.same_site(same_site))
+    }
+
+    /// Also reads the session token from the cookie `name` of the library this application
+    /// ran on before (tower-sessions: `id`), when our cookie is absent, and hands it over:
+    /// the response sets our cookie with the same token and removes the old cookie (with
+    /// this layer's path and domain). Pair it with a store that imports the old library's
+    /// sessions ([`Importing`](session_core::import::Importing)), so a signed-in user stays
+    /// signed in across the switch. The old cookie is read unsigned, as tower-sessions'
+    /// default writes it. Remove this setting once the old sessions have expired.
+    ///
+    /// ```
+    /// # use session_core::MemoryStore;
+    /// let layer = session_tower::SessionLayer::new(MemoryStore::new()).legacy_cookie("id");
+    /// ```
+    pub fn legacy_cookie(self, name: impl Into<String>) -> Self {
+        self.edit(|c| c.legacy_cookie(name))
     }
 
     /// Browser-session (default) or persistent cookies.
     pub fn lifetime(self, lifetime: CookieLifetime) -> Self {
-        self.edit(|c| c.cookie.lifetime = lifetime)
+        self.edit(|c| c.lifetime(lifetime))
     }
 
     /// Signs the cookie with `key` (HMAC-SHA256): a cookie with a bad signature counts as
     /// absent. Tokens are unguessable anyway; signing lets you rotate the key to invalidate
     /// every cookie at once.
     pub fn signed(self, key: Key) -> Self {
-        self.edit(|c| c.cookie.key = Some(key))
+        self.edit(|c| c.signed(key))
     }
 
     /// What to do when saving fails (default [`SaveFailure::Fail`]).
     pub fn on_save_failure(self, failure: SaveFailure) -> Self {
-        self.edit(|c| c.save_failure = failure)
+        self.edit(|c| c.on_save_failure(failure))
     }
 
     /// How [`Session::update`] retries on conflict (default: [`RetryPolicy::default`], 10
@@ -111,14 +135,13 @@ impl SessionLayer {
     /// [`Error::Conflict`](session_core::Error::Conflict) (a `409` through
     /// [`SessionError`](crate::SessionError)).
     pub fn retry(self, retry: RetryPolicy) -> Self {
-        self.edit(|c| c.retry = retry)
+        self.edit(|c| c.retry(retry))
     }
 
     /// The attributes requests under this layer read, so a load is
     /// [`load_some`](SessionStore::load_some) of these names (see [`Session::need`]).
     pub fn need(self, names: &[&str]) -> Self {
-        let names = names.iter().map(|n| (*n).to_owned()).collect();
-        self.edit(|c| c.need = Some(names))
+        self.edit(|c| c.need(names))
     }
 
     /// Whether a response with a server-error status (5xx) still saves the request's
@@ -126,7 +149,7 @@ impl SessionLayer {
     /// failed halfway should not leave half its changes behind. What a handler applied at
     /// once ([`Session::update`], [`Session::delete`]) is applied either way.
     pub fn save_on_server_error(self, save: bool) -> Self {
-        self.edit(|c| c.save_on_server_error = save)
+        self.edit(|c| c.save_on_server_error(save))
     }
 }
 
@@ -145,7 +168,7 @@ impl<S> Layer<S> for SessionLayer {
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
     inner: S,
-    config: Arc<Config>,
+    config: Arc<SessionConfig>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -169,11 +192,9 @@ where
         // The clone that was driven to readiness serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
-        let (token, presented) = config.cookie.token_from(req.headers());
-        let stale = presented && token.is_none();
-        let session = Session::new(config, token, stale);
-        req.extensions_mut().insert(session.clone());
+        let cookies = req.headers().get_all(header::COOKIE).iter();
+        let session = RequestSession::start(&self.config, cookies.filter_map(|v| v.to_str().ok()));
+        req.extensions_mut().insert(Session::new(session.clone()));
         Box::pin(async move {
             let response = inner.call(req).await?;
             Ok(finish(session, response).await)
@@ -181,24 +202,19 @@ where
     }
 }
 
-/// Writes what the end of the request decided ([`Session::finish`]) into the response: the
-/// cookie, and under [`SaveFailure::Fail`] an error response in place of the handler's when
-/// the changes were not saved.
-async fn finish<B: From<String>>(session: Session, mut response: Response<B>) -> Response<B> {
+/// Writes what the end of the request decided ([`RequestSession::finish`]) into the
+/// response: the cookies, and under [`SaveFailure::Fail`] an error response in place of the
+/// handler's when the changes were not saved.
+async fn finish<B: From<String>>(
+    session: RequestSession,
+    mut response: Response<B>,
+) -> Response<B> {
     let failed = response.status().is_server_error();
-    let Finished { set_cookie, error } = session.finish(failed).await;
-    if let Some(error) = error {
-        match session.inner.config.save_failure {
-            SaveFailure::Fail => {
-                tracing::error!(%error, "session changes not saved; failing the request");
-                response = crate::error::unsaved(&error);
-            }
-            SaveFailure::LogAndContinue => {
-                tracing::error!(%error, "session changes not saved; continuing as configured");
-            }
-        }
+    let finished: Finished = session.finish(failed).await;
+    if let Some(replacement) = finished.replacement() {
+        response = crate::error::unsaved(replacement);
     }
-    if let Some(cookie) = set_cookie {
+    for cookie in finished.set_cookies {
         match HeaderValue::from_str(&cookie) {
             Ok(value) => {
                 response.headers_mut().append(header::SET_COOKIE, value);

@@ -47,6 +47,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use session_core::{SessionHandle, SessionRecord, SessionStore};
 
 /// Records loaded at most; when full the map starts again (a miss costs one read at save).
@@ -62,8 +63,9 @@ pub struct TowerSessionsStore {
 /// A record as `load` handed it to tower-sessions: what `save` compares the record with.
 #[derive(Debug)]
 struct Loaded {
-    /// Attribute values as stored (JSON bytes).
-    values: BTreeMap<String, Vec<u8>>,
+    /// Attribute values as stored (JSON bytes; `Bytes` shares the loaded record's buffer,
+    /// so remembering a load copies no value).
+    values: BTreeMap<String, Bytes>,
     idle_timeout: Duration,
 }
 
@@ -73,7 +75,7 @@ impl Loaded {
             values: session
                 .attributes
                 .iter()
-                .map(|(name, a)| (name.clone(), a.value.to_vec()))
+                .map(|(name, a)| (name.clone(), a.value.clone()))
                 .collect(),
             idle_timeout: session.idle_timeout,
         }
@@ -108,11 +110,14 @@ impl TowerSessionsStore {
 /// The implementation of one tower-sessions line's `SessionStore`, written once: `$core` is
 /// that line's tower-sessions-core.
 macro_rules! tower_sessions_line {
-    ($core:ident) => {
+    ($core:ident, $line:ident) => {
         use std::collections::HashMap;
+        use std::sync::Arc;
         use std::time::Duration;
 
         use async_trait::async_trait;
+        use session_core::import::Source;
+        use session_core::redis::{Command, Reply, Store, Transport};
         use session_core::{Delta, Error, MAX_IDLE_TIMEOUT, NewSession, SessionToken};
         use time::OffsetDateTime;
         use $core::session::{Id, Record};
@@ -147,6 +152,100 @@ macro_rules! tower_sessions_line {
 
         fn encode(value: &serde_json::Value) -> session_store::Result<Vec<u8>> {
             serde_json::to_vec(value).map_err(|e| session_store::Error::Encode(e.to_string()))
+        }
+
+        /// The sessions tower-sessions-redis-store keeps (a MessagePack `Record` of this
+        /// line under `{prefix}{id}`, expiring with the record), as a
+        /// [`Source`](session_core::import::Source) of the read-through migration
+        /// ([`Importing`](session_core::import::Importing)): a client whose cookie names one
+        /// keeps its session, under the same token, when the application moves to a store of
+        /// ours. Read and removed through `redis`, a store of ours on the Redis that holds
+        /// them (its client, topology and retry policy; any namespace).
+        ///
+        /// The imported session takes the idle timeout of the store's policy: a record's
+        /// `expiry_date` does not say whether it came from `OnInactivity` or `AtDateTime`.
+        /// A record past its `expiry_date` is not imported.
+        ///
+        /// ```no_run
+        /// use std::sync::Arc;
+        /// use session_core::import::Importing;
+        /// use session_redis::RedisStoreBuilder;
+        /// # async fn demo() -> session_core::Result<()> {
+        /// let redis = Arc::new(RedisStoreBuilder::new().url("redis://127.0.0.1:6379").build().await?);
+        #[doc = concat!("let legacy = session_tower::tower_sessions_compat::", stringify!($line), "::RedisRecords::new(redis.clone());")]
+        /// let store = Importing::new(redis, legacy);
+        /// let layer = session_tower::SessionLayer::new(store).legacy_cookie("id");
+        /// # Ok(()) }
+        /// ```
+        #[derive(Debug, Clone)]
+        pub struct RedisRecords<T> {
+            redis: Arc<Store<T>>,
+            prefix: String,
+        }
+
+        impl<T: Transport> RedisRecords<T> {
+            /// The records on `redis`'s server, under their ids with no prefix (as
+            /// tower-sessions-redis-store writes them).
+            pub fn new(redis: Arc<Store<T>>) -> Self {
+                RedisRecords {
+                    redis,
+                    prefix: String::new(),
+                }
+            }
+
+            /// A prefix in front of every id (for a deployment that added one).
+            pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+                self.prefix = prefix.into();
+                self
+            }
+
+            /// The record's key: it holds the token itself, so it is never logged.
+            fn key(&self, token: &SessionToken) -> String {
+                format!("{}{}", self.prefix, id_of(token))
+            }
+        }
+
+        impl<T: Transport> Source for RedisRecords<T> {
+            async fn fetch(&self, token: &SessionToken) -> session_core::Result<Option<NewSession>> {
+                let key = self.key(token);
+                let get = [Command::Plain("GET", vec![key.as_bytes().into()])];
+                let bytes = match self.redis.transport().batch(&key, &get, false).await?.pop() {
+                    Some(Reply::Bytes(bytes)) => bytes,
+                    Some(Reply::Nil) => return Ok(None),
+                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
+                    other => {
+                        return Err(Error::Corrupt(format!(
+                            "tower-sessions record of {}: unexpected reply {other:?}",
+                            token.handle()
+                        )));
+                    }
+                };
+                let record: Record = rmp_serde::from_slice(&bytes).map_err(|e| {
+                    Error::Corrupt(format!("tower-sessions record of {}: {e}", token.handle()))
+                })?;
+                if record.id != id_of(token) || record.expiry_date <= OffsetDateTime::now_utc() {
+                    return Ok(None);
+                }
+                let mut new = NewSession::new();
+                for (name, value) in &record.data {
+                    let bytes = serde_json::to_vec(value).map_err(|source| Error::Encode {
+                        name: name.clone(),
+                        source,
+                    })?;
+                    new = new.put_bytes(name.clone(), bytes);
+                }
+                Ok(Some(new))
+            }
+
+            async fn remove(&self, token: &SessionToken) -> session_core::Result<bool> {
+                let key = self.key(token);
+                let del = [Command::Plain("DEL", vec![key.as_bytes().into()])];
+                match self.redis.transport().batch(&key, &del, true).await?.pop() {
+                    Some(Reply::Int(n)) => Ok(n > 0),
+                    Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
+                    other => Err(Error::Backend(format!("DEL answered {other:?}").into())),
+                }
+            }
         }
 
         #[async_trait]
@@ -186,7 +285,7 @@ macro_rules! tower_sessions_line {
                 }
                 for (name, value) in &record.data {
                     let bytes = encode(value)?;
-                    if base.values.get(name) != Some(&bytes) {
+                    if base.values.get(name).map(|b| b.as_ref()) != Some(bytes.as_slice()) {
                         delta = delta.put_bytes(name.clone(), bytes);
                     }
                 }
@@ -244,14 +343,14 @@ macro_rules! tower_sessions_line {
 /// tower-sessions 0.15 (tower-sessions-core 0.15).
 #[cfg(feature = "tower-sessions-015")]
 pub mod v0_15 {
-    tower_sessions_line!(tower_sessions_core);
+    tower_sessions_line!(tower_sessions_core, v0_15);
 }
 
 /// tower-sessions 0.14 (tower-sessions-core 0.14), the line tower-sessions-redis-store 0.16
 /// implements.
 #[cfg(feature = "tower-sessions-014")]
 pub mod v0_14 {
-    tower_sessions_line!(tower_sessions_core_014);
+    tower_sessions_line!(tower_sessions_core_014, v0_14);
 }
 
 #[cfg(feature = "tower-sessions-015")]

@@ -207,5 +207,51 @@ async fn log_out_everywhere_ends_every_session_of_the_principal() -> Result<()> 
     let session = Session::detached(store.clone(), Some(anonymous.clone()));
     assert_eq!(session.log_out_everywhere().await?, 1);
     assert!(store.load(&anonymous).await?.is_none());
+
+    // The principal set in this very request is not in the principal's index yet: this
+    // session ends all the same, with the principal's other sessions.
+    let other = Session::detached(store.clone(), None);
+    other.set_principal("carol").await?;
+    let other = other.save().await?.expect("created");
+    let fresh = saved(&store, &[("a", 1)]).await?;
+    let session = Session::detached(store.clone(), Some(fresh.clone()));
+    session.set_principal("carol").await?;
+    assert_eq!(session.log_out_everywhere().await?, 2);
+    assert!(store.load(&fresh).await?.is_none(), "this session ended");
+    assert!(store.load(&other).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn devices_lists_the_principals_sessions_and_marks_none_without_one() -> Result<()> {
+    let store = Arc::new(MemoryStore::new());
+    let phone = Session::detached(store.clone(), None);
+    phone.set_principal("dora").await?;
+    let phone = phone.save().await?.expect("created");
+
+    let laptop = Session::detached(store.clone(), None);
+    assert!(laptop.devices().await?.is_empty(), "nobody signed in");
+    laptop.set_principal("dora").await?;
+    let laptop_token = laptop.save().await?.expect("created");
+
+    let session = Session::detached(store.clone(), Some(laptop_token.clone()));
+    let devices = session.devices().await?;
+    let mut handles: Vec<_> = devices.iter().map(|d| d.handle.clone()).collect();
+    handles.sort();
+    let mut expected = vec![phone.handle(), laptop_token.handle()];
+    expected.sort();
+    assert_eq!(handles, expected);
+    let this = session.handle().await?.expect("live");
+    let here = devices
+        .iter()
+        .find(|d| d.handle == this)
+        .expect("this device is listed");
+    assert!(here.expires_at > here.last_access);
+
+    // Logged out on the phone: it is gone from the list.
+    Session::detached(store.clone(), Some(phone))
+        .delete()
+        .await?;
+    assert_eq!(session.devices().await?.len(), 1);
     Ok(())
 }

@@ -619,6 +619,9 @@ impl SessionStore for Counting {
     async fn delete_all_of(&self, p: &str) -> Result<usize> {
         self.inner.delete_all_of(p).await
     }
+    async fn summaries_of(&self, p: &str) -> Result<Vec<session_core::SessionSummary>> {
+        self.inner.summaries_of(p).await
+    }
 }
 
 /// One round trip to read, one to write; blind writes do not load; reads never write.

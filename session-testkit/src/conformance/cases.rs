@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::{
-    Applied, Deadline, Delta, Error, Limit, Limits, NewSession, Policy, RetryPolicy, SessionStore,
-    SessionStoreExt, SessionToken, TokenError,
+    Applied, Deadline, Delta, Error, Limit, Limits, MAX_PRINCIPAL_LEN, NewSession, Policy,
+    RetryPolicy, SessionStore, SessionStoreExt, SessionSummary, SessionToken, TokenError,
 };
 
 use super::{Foreign, StoreFactory};
@@ -1148,6 +1148,166 @@ pub async fn delete_all_of_logs_out_everywhere<F: StoreFactory>(f: &F) {
     }
     assert!(s.load(&other).await.unwrap().is_some());
     assert_eq!(s.delete_all_of(&p).await.unwrap(), 0);
+}
+
+/// `summaries_of` lists exactly the principal's live sessions, each with the metadata a
+/// read-only load gives (expiry instant included), touches none of them, and rejects input
+/// as `sessions_of` does.
+pub async fn summaries_of_lists_live_sessions_with_metadata<F: StoreFactory>(f: &F) {
+    // Every load touches: a store that listed by loading would move the last accesses.
+    let every_load = Policy {
+        touch_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let s = store(f, every_load).await;
+    let p = format!("user-{}", SessionToken::generate().handle().to_hex());
+    if !f.capabilities().summaries_of {
+        let r = s.summaries_of(&p).await;
+        assert!(
+            matches!(r, Err(Error::Unsupported(_))),
+            "without the capability: expected Unsupported, got {r:?}"
+        );
+        return;
+    }
+    if !f.capabilities().principal_index {
+        return eprintln!("skipped: the store has no principal index");
+    }
+    let mine = |idle: Duration| NewSession::new().principal(p.clone()).idle_timeout(idle);
+    let secs = Duration::from_secs;
+    // Listed: `a` (written to, so at version 2), `b` (large, which a store may keep in
+    // another form; its deadline comes before its idle expiry; touched below) and `d2` (the
+    // successor of a rotation).
+    let a = s.create(mine(secs(60))).await.unwrap().token;
+    s.apply(&a, &Delta::new().increment("n", 1)).await.unwrap();
+    let large = mine(secs(120))
+        .deadline(Deadline::In(secs(90)))
+        .put("large", &"x".repeat(8 * 1024))
+        .unwrap();
+    let b = s.create(large).await.unwrap().token;
+    let d = s.create(mine(secs(180))).await.unwrap().token;
+    let d2 = s.rotate(&d).await.unwrap();
+    // Not listed: deleted, expired, given to another principal, another principal's.
+    let c = s.create(mine(secs(300))).await.unwrap().token;
+    assert!(s.delete(&c).await.unwrap());
+    let e = s
+        .create(mine(Duration::from_millis(150)))
+        .await
+        .unwrap()
+        .token;
+    let g = s.create(mine(secs(60))).await.unwrap().token;
+    s.apply(&g, &Delta::new().set_principal(format!("{p}-else")))
+        .await
+        .unwrap();
+    let other_p = format!("{p}-other");
+    let other = s
+        .create(NewSession::new().principal(other_p.clone()))
+        .await
+        .unwrap()
+        .token;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.load_read_only(&e).await.unwrap().is_none(), "e expired");
+    s.touch(&b).await.unwrap();
+
+    let records = |tokens: Vec<SessionToken>| {
+        let s = &s;
+        async move {
+            let mut records = Vec::new();
+            for t in &tokens {
+                records.push(s.load_read_only(t).await.unwrap().expect("live"));
+            }
+            records.sort_by_key(|r| r.handle);
+            records
+        }
+    };
+    let before = records(vec![a.clone(), b.clone(), d2.clone()]).await;
+    // Time passes, so that a listing that touched would show in the last accesses.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut listed = s.summaries_of(&p).await.unwrap();
+    listed.sort_by_key(|summary| summary.handle);
+    let expected: Vec<SessionSummary> = before.iter().map(SessionSummary::from).collect();
+    assert_eq!(
+        listed, expected,
+        "the live sessions of the principal (a, b and d's successor), as loaded read-only"
+    );
+    // Field by field, with the expiry computed here rather than by `From`.
+    for (summary, record) in listed.iter().zip(&before) {
+        assert_eq!(summary.handle, record.handle);
+        assert_eq!(
+            (summary.version, summary.created_at, summary.last_access),
+            (record.version, record.created_at, record.last_access)
+        );
+        assert_eq!(
+            (summary.idle_timeout, summary.deadline),
+            (record.idle_timeout, record.deadline)
+        );
+        let idle = record.last_access.saturating_add(record.idle_timeout);
+        let expires_at = record.deadline.map_or(idle, |deadline| idle.min(deadline));
+        assert_eq!(summary.expires_at, expires_at, "the expiry instant");
+    }
+    let of = |t: &SessionToken| {
+        let handle = t.handle();
+        listed
+            .iter()
+            .find(|summary| summary.handle == handle)
+            .expect("listed")
+    };
+    assert_eq!(
+        (of(&a).version, of(&a).idle_timeout),
+        (2, secs(60)),
+        "a was written once"
+    );
+    let b_summary = of(&b);
+    assert_eq!(b_summary.idle_timeout, secs(120));
+    assert!(
+        b_summary.last_access > b_summary.created_at,
+        "b's touch shows: {b_summary:?}"
+    );
+    assert_eq!(
+        Some(b_summary.expires_at),
+        b_summary.deadline,
+        "b expires at its deadline, before its idle expiry"
+    );
+    assert_eq!((of(&d2).version, of(&d2).idle_timeout), (1, secs(180)));
+
+    // Listing touched nothing.
+    assert_eq!(
+        records(vec![a.clone(), b.clone(), d2.clone()]).await,
+        before,
+        "summaries_of must not touch (or otherwise change) the sessions it lists"
+    );
+    // The same sessions as sessions_of.
+    let mut handles = s.sessions_of(&p).await.unwrap();
+    handles.sort();
+    let listed_handles: Vec<_> = listed.iter().map(|summary| summary.handle).collect();
+    assert_eq!(
+        handles, listed_handles,
+        "summaries_of lists what sessions_of lists"
+    );
+    // Other principals: their own sessions, or none.
+    let theirs = records(vec![other]).await;
+    assert_eq!(
+        s.summaries_of(&other_p).await.unwrap(),
+        vec![SessionSummary::from(&theirs[0])]
+    );
+    assert_eq!(
+        s.summaries_of(&format!("{p}-nobody")).await.unwrap(),
+        Vec::new()
+    );
+    // Invalid input: the error of sessions_of.
+    for bad in [String::new(), "x".repeat(MAX_PRINCIPAL_LEN + 1)] {
+        let listed = s.summaries_of(&bad).await;
+        let expected = s.sessions_of(&bad).await;
+        assert!(
+            matches!(listed, Err(Error::InvalidInput(_))),
+            "a principal of {} bytes: {listed:?}",
+            bad.len()
+        );
+        assert_eq!(
+            listed.unwrap_err().to_string(),
+            expected.unwrap_err().to_string(),
+            "summaries_of rejects input as sessions_of does"
+        );
+    }
 }
 
 async fn foreign_case<F: StoreFactory>(f: &F, kind: Foreign) {

@@ -42,6 +42,9 @@ pub struct Capabilities {
     /// `create_with_token` works (a store that keeps the trait's default answers
     /// `Error::Unsupported`, and the case checks just that).
     pub create_with_token: bool,
+    /// `summaries_of` works (a store that keeps the trait's default answers
+    /// `Error::Unsupported`, and the case checks just that).
+    pub summaries_of: bool,
 }
 
 impl Default for Capabilities {
@@ -50,6 +53,7 @@ impl Default for Capabilities {
             principal_index: true,
             foreign_data: false,
             create_with_token: true,
+            summaries_of: true,
         }
     }
 }
@@ -149,6 +153,7 @@ macro_rules! __for_each_case {
             rotate_keeps_concurrent_writes, rotate_concurrently_makes_one_successor,
             expiry_by_idle_timeout, expiry_by_deadline,
             touch_slides_idle_expiry, principal_index_lists_and_prunes, delete_all_of_logs_out_everywhere,
+            summaries_of_lists_live_sessions_with_metadata,
             foreign_wrong_type_is_typed_and_untouched, foreign_garbled_field_is_typed_and_untouched,
         }
     };

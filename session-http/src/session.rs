@@ -1,4 +1,6 @@
-//! The per-request session handle.
+//! The per-request session handle, framework-neutral: a framework crate starts one per
+//! request from the request's `Cookie` headers, hands it to handlers, and finishes it when
+//! the response is produced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -8,46 +10,47 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use session_core::{
     Deadline, Delta, Error, MAX_COUNTER, NewSession, Op, Reader, Result, SessionHandle,
-    SessionStore, SessionStoreExt, SessionToken, Timestamp, parse_counter,
+    SessionStore, SessionStoreExt, SessionSummary, SessionToken, Timestamp, parse_counter,
 };
 use tokio::sync::Mutex;
 
-use crate::config::{Config, CookieLifetime};
+use crate::config::{CookieLifetime, Presented, SaveFailure, SessionConfig};
 
-/// The session of one request, handed to handlers by the [`SessionLayer`](crate::SessionLayer)
-/// (as an axum extractor, or from the request's extensions).
+/// The session of one request, as a framework's middleware hands it to handlers (in
+/// `session-tower`, the axum extractor `Session`; in `session-actix`, the actix-web
+/// extractor `Session`; both dereference to this).
 ///
 /// - Nothing is read until a method needs stored data; the first such call loads the session
 ///   in one round trip (a touching [`load`](session_core::SessionStore::load), or
 ///   [`load_some`](session_core::SessionStore::load_some) of the names declared with
-///   [`Session::need`] or [`SessionLayer::need`](crate::SessionLayer::need)).
-/// - Writes ([`insert`](Session::insert), [`remove`](Session::remove),
-///   [`increment`](Session::increment), principal, timeouts) are recorded as one
+///   [`RequestSession::need`] or [`SessionConfig::need`]).
+/// - Writes ([`insert`](RequestSession::insert), [`remove`](RequestSession::remove),
+///   [`increment`](RequestSession::increment), principal, timeouts) are recorded as one
 ///   [`Delta`] and applied once, when the response is produced, in one round trip. A request
 ///   that writes without reading does not load at all (the delta carries a touch, so the
 ///   blind write also slides the idle expiry). A request that only reads never writes.
 ///   The whole record is never written back, so overlapping requests of one user that change
 ///   different attributes both land.
 /// - Reads see the request's own pending writes.
-/// - [`update`](Session::update) is read-modify-write that loses nothing under concurrency;
-///   it is applied at once. [`delete`](Session::delete) (logout) is applied at once, too.
-///   [`rotate`](Session::rotate) (login) happens when the response is produced.
+/// - [`update`](RequestSession::update) is read-modify-write that loses nothing under concurrency;
+///   it is applied at once. [`delete`](RequestSession::delete) (logout) is applied at once, too.
+///   [`rotate`](RequestSession::rotate) (login) happens when the response is produced.
 ///
 /// Clones share the same state. Changes made after the response was produced are dropped
 /// (with a warning).
 #[derive(Clone)]
-pub struct Session {
-    pub(crate) inner: Arc<Inner>,
+pub struct RequestSession {
+    inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Session {
+impl std::fmt::Debug for RequestSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").finish_non_exhaustive()
+        f.debug_struct("RequestSession").finish_non_exhaustive()
     }
 }
 
-pub(crate) struct Inner {
-    pub(crate) config: Arc<Config>,
+struct Inner {
+    config: Arc<SessionConfig>,
     state: Mutex<State>,
 }
 
@@ -65,6 +68,10 @@ struct State {
     token: Option<SessionToken>,
     /// A token came in the request but named no live session (or was malformed).
     stale_cookie: bool,
+    /// The token came in the legacy cookie: the response hands it over in ours.
+    from_legacy: bool,
+    /// The legacy cookie came in the request: the response removes it.
+    legacy_cookie: bool,
     /// The snapshot, once loaded (`Some(None)`: there is no live session).
     loaded: Option<Option<session_core::SessionRecord>>,
     /// Attributes present in the snapshot (`None`: all of them).
@@ -87,16 +94,30 @@ struct State {
     principal: Option<Option<String>>,
 }
 
-impl Session {
-    pub(crate) fn new(config: Arc<Config>, token: Option<SessionToken>, stale: bool) -> Self {
+impl RequestSession {
+    /// The session of a request that came with these `Cookie` header values (as text; a
+    /// value that is not text is left out by the caller), under `config`. Nothing is read
+    /// until a handler needs stored data. A framework's middleware calls this once per
+    /// request, and [`finish`](RequestSession::finish) when the response is produced.
+    pub fn start<'h>(
+        config: &Arc<SessionConfig>,
+        cookie_headers: impl IntoIterator<Item = &'h str>,
+    ) -> Self {
+        let presented = config.cookie.token_from(cookie_headers);
+        RequestSession::new(config.clone(), presented)
+    }
+
+    fn new(config: Arc<SessionConfig>, presented: Presented) -> Self {
         let need = config.need.clone();
         let state = State {
-            token,
-            stale_cookie: stale,
+            token: presented.token,
+            stale_cookie: presented.stale,
+            from_legacy: presented.from_legacy,
+            legacy_cookie: presented.legacy,
             need,
             ..State::default()
         };
-        Session {
+        RequestSession {
             inner: Arc::new(Inner {
                 config,
                 state: Mutex::new(state),
@@ -104,18 +125,19 @@ impl Session {
         }
     }
 
-    /// A session handle outside any layer, over `store`, for the session `token` names
-    /// (`None`: no session yet; one is created when a change is saved). It behaves as a
-    /// handler's [`Session`] does, with the layer's defaults, and [`save`](Session::save)
-    /// ends it as the layer ends a request. For unit tests of handlers without a server or
-    /// Redis, and for background jobs that change a session.
+    /// A session handle outside any middleware, over `store`, for the session `token`
+    /// names (`None`: no session yet; one is created when a change is saved). It behaves as
+    /// a handler's session does, with the default [`SessionConfig`], and
+    /// [`save`](RequestSession::save) ends it as a middleware ends a request. For unit tests
+    /// of handlers without a server or Redis, and for background jobs that change a
+    /// session.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use session_core::MemoryStore;
-    /// use session_tower::Session;
+    /// use session_http::RequestSession;
     ///
-    /// async fn add_to_cart(session: &Session, item: &str) -> session_core::Result<()> {
+    /// async fn add_to_cart(session: &RequestSession, item: &str) -> session_core::Result<()> {
     ///     let mut cart: Vec<String> = session.get_or_default("cart").await?;
     ///     cart.push(item.to_owned());
     ///     session.insert("cart", &cart).await
@@ -123,21 +145,25 @@ impl Session {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let store = Arc::new(MemoryStore::new());
-    /// let session = Session::detached(store.clone(), None);
+    /// let session = RequestSession::detached(store.clone(), None);
     /// add_to_cart(&session, "apple").await?;
     /// let token = session.save().await?.expect("a session was created");
     ///
     /// // The next request of the same client.
-    /// let next = Session::detached(store, Some(token));
+    /// let next = RequestSession::detached(store, Some(token));
     /// assert_eq!(next.get::<Vec<String>>("cart").await?, Some(vec!["apple".to_owned()]));
     /// # Ok::<_, session_core::Error>(())
     /// # }).unwrap();
     /// ```
     pub fn detached(store: impl SessionStore + 'static, token: Option<SessionToken>) -> Self {
-        Session::new(Arc::new(Config::new(Arc::new(store))), token, false)
+        let presented = Presented {
+            token,
+            ..Presented::default()
+        };
+        RequestSession::new(Arc::new(SessionConfig::new(store)), presented)
     }
 
-    /// Ends the session as the layer ends a request: applies the pending changes (one round
+    /// Ends the session as a middleware ends a request: applies the pending changes (one round
     /// trip) and a requested rotation. Returns the token the client holds from now on
     /// (`None`: there is no session, or it was deleted). Changes made after this are
     /// dropped, as after a response.
@@ -251,7 +277,7 @@ impl Session {
     /// loaded already); a value that does not decode as `T` is an error, and nothing is
     /// removed. Between the read and the save another request may change the attribute;
     /// the removal still lands. For "remove only if it is still what I read", use
-    /// [`update`](Session::update) with a version guard.
+    /// [`update`](RequestSession::update) with a version guard.
     pub async fn take<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let value = self.get(name).await?;
         if value.is_some() {
@@ -262,7 +288,7 @@ impl Session {
     }
 
     /// Removes every attribute at response time; the session itself, its principal and
-    /// timeouts stay (use [`delete`](Session::delete) to end it). It loads the whole session
+    /// timeouts stay (use [`delete`](RequestSession::delete) to end it). It loads the whole session
     /// to learn the names, and removes those (and what this request added): an attribute
     /// another request adds meanwhile survives, and damaged attributes are kept, as every
     /// delta keeps them (see the contract in `docs/semantics.md`).
@@ -286,7 +312,7 @@ impl Session {
     }
 
     /// The attributes the session holds as this request sees it: the stored ones (a full
-    /// load, one more round trip when only [`need`](Session::need)ed names were loaded) with
+    /// load, one more round trip when only [`need`](RequestSession::need)ed names were loaded) with
     /// this request's puts, increments and removals over them.
     async fn present_names(&self, state: &mut State) -> Result<BTreeSet<String>> {
         if state.loaded.is_none() {
@@ -356,7 +382,7 @@ impl Session {
         Ok(state.snapshot().and_then(|s| s.principal.clone()))
     }
 
-    /// Sets the principal, at response time (at login, together with [`Session::rotate`]).
+    /// Sets the principal, at response time (at login, together with [`RequestSession::rotate`]).
     pub async fn set_principal(&self, principal: &str) -> Result<()> {
         session_core::validate_principal(principal)?;
         let mut state = self.inner.state.lock().await;
@@ -425,10 +451,40 @@ impl Session {
         Ok(state.token.as_ref().map(SessionToken::handle))
     }
 
+    /// "Your devices": every live session of this session's principal (this one included,
+    /// once saved), with when it was created, last used and expires, for a page where the
+    /// user sees where they are signed in; [`handle`](RequestSession::handle) tells which
+    /// one is this. Empty when nobody is signed in. One read of the principal's index and
+    /// one per session ([`summaries_of`](SessionStore::summaries_of)); nothing is touched.
+    ///
+    /// ```
+    /// use session_core::MemoryStore;
+    /// use session_http::RequestSession;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// for _ in 0..2 {
+    ///     let login = RequestSession::detached(store.clone(), None);
+    ///     login.set_principal("ann").await?;
+    ///     login.save().await?;
+    /// }
+    /// let devices = RequestSession::detached(store, None);
+    /// assert!(devices.devices().await?.is_empty(), "nobody is signed in here");
+    /// devices.set_principal("ann").await?;
+    /// assert_eq!(devices.devices().await?.len(), 2);
+    /// # Ok::<_, session_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn devices(&self) -> Result<Vec<SessionSummary>> {
+        match self.principal().await? {
+            Some(principal) => self.inner.config.store.summaries_of(&principal).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Read-modify-write that loses no concurrent change, applied at once with
     /// [`SessionStoreExt::update`]: `f` reads through a [`Reader`], the delta it returns is
     /// applied guarded on exactly what it read, and on a conflict it runs again on fresh data.
-    /// `f` may run several times; retries follow [`SessionLayer::retry`](crate::SessionLayer::retry).
+    /// `f` may run several times; retries follow [`SessionConfig::retry`].
     ///
     /// This request's pending changes are saved first, so `f` sees them. Without a live
     /// session, one is created first (and its cookie sent with the response).
@@ -463,7 +519,7 @@ impl Session {
     }
 
     /// Moves the session to a new token when the response is produced (session-fixation
-    /// defence: call it at login, after [`Session::set_principal`]). The old token forwards
+    /// defence: call it at login, after [`RequestSession::set_principal`]). The old token forwards
     /// to the new session for the store's [`Policy::rotate_grace`](session_core::Policy),
     /// so requests already in flight still land. A session created in this request already
     /// has a fresh token and is not rotated.
@@ -476,10 +532,7 @@ impl Session {
     /// this request are dropped; changes made after this start a new session.
     pub async fn delete(&self) -> Result<()> {
         let mut state = self.inner.state.lock().await;
-        state.pending.clear();
-        state.overlay.clear();
-        state.principal = None;
-        state.rotate = false;
+        state.drop_pending();
         if let Some(token) = state.token.take() {
             self.inner.config.store.delete(&token).await?;
             tracing::debug!(handle = %token.handle(), "session deleted");
@@ -491,11 +544,8 @@ impl Session {
     /// This request's view once its session ended: no token, nothing pending, and a cookie
     /// removal in the response.
     fn ended(state: &mut State) {
+        state.drop_pending();
         state.token = None;
-        state.pending.clear();
-        state.overlay.clear();
-        state.principal = None;
-        state.rotate = false;
         state.deleted = true;
         state.new_token = false;
         state.loaded = Some(None);
@@ -505,16 +555,20 @@ impl Session {
     /// Logs the user out everywhere: deletes every live session of this session's principal
     /// (on every device, this one included) at once, and the response removes the cookie.
     /// Returns how many sessions ended. Without a principal (nobody is logged in), it ends
-    /// this session alone, as [`delete`](Session::delete) does.
+    /// this session alone, as [`delete`](RequestSession::delete) does.
     pub async fn log_out_everywhere(&self) -> Result<usize> {
         let principal = self.principal().await?;
         let store = &self.inner.config.store;
         let mut state = self.inner.state.lock().await;
-        let ended = match (&principal, state.token.clone()) {
-            (Some(principal), _) => store.delete_all_of(principal).await?,
-            (None, Some(token)) => usize::from(store.delete(&token).await?),
-            (None, None) => 0,
+        let mut ended = match &principal {
+            Some(principal) => store.delete_all_of(principal).await?,
+            None => 0,
         };
+        // This session too, also when its principal was set in this request and is not in
+        // the principal's index yet (a session already ended above is not counted twice).
+        if let Some(token) = state.token.clone() {
+            ended += usize::from(store.delete(&token).await?);
+        }
         tracing::debug!(ended, "logged out everywhere");
         Self::ended(&mut state);
         Ok(ended)
@@ -654,26 +708,45 @@ impl Session {
     }
 }
 
-/// What the end of a request decided (see [`Session::finish`]).
+/// What the end of a request decided (see [`RequestSession::finish`]): what a framework's
+/// middleware writes into the response.
 #[derive(Debug)]
-pub(crate) struct Finished {
-    /// The `Set-Cookie` value the response carries, when the cookie changes.
-    pub(crate) set_cookie: Option<String>,
-    /// Why the request's changes were not saved, when they were not.
-    pub(crate) error: Option<Error>,
+#[non_exhaustive]
+pub struct Finished {
+    /// The `Set-Cookie` header values the response carries: ours when it changes, and the
+    /// legacy cookie's removal.
+    pub set_cookies: Vec<String>,
+    /// Why the request's changes were not saved, when they were not (logged already).
+    pub error: Option<Error>,
+    /// What the configuration says to do then.
+    save_failure: SaveFailure,
 }
 
-impl Session {
+impl Finished {
+    /// The response that replaces the handler's, as its status and plain-text body: when
+    /// the changes were not saved under [`SaveFailure::Fail`], so a client is never told
+    /// "done" for a change that was lost. `None`: send the handler's response.
+    pub fn replacement(&self) -> Option<(u16, String)> {
+        match (&self.error, self.save_failure) {
+            (Some(error), SaveFailure::Fail) => {
+                Some((crate::status_of(error), crate::unsaved_message(error)))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl RequestSession {
     /// Ends the request, once: saves the pending changes, runs the rotation a handler asked
     /// for, and decides the cookie. Every decision about the end of a request is made here;
-    /// the layer only writes the result into the response.
+    /// a framework's middleware only writes the result into the response.
     ///
     /// `failed`: the handler answered with a server error (5xx). Its pending changes and
-    /// rotation are then dropped, as tower-sessions drops its save, unless the layer is
-    /// configured with [`save_on_server_error`](crate::SessionLayer::save_on_server_error).
-    /// What was applied at once ([`update`](Session::update), [`delete`](Session::delete))
+    /// rotation are then dropped, as tower-sessions drops its save, unless configured with
+    /// [`save_on_server_error`](SessionConfig::save_on_server_error).
+    /// What was applied at once ([`update`](RequestSession::update), [`delete`](RequestSession::delete))
     /// stays applied, and its cookie is still sent.
-    pub(crate) async fn finish(&self, failed: bool) -> Finished {
+    pub async fn finish(&self, failed: bool) -> Finished {
         let mut state = self.inner.state.lock().await;
         state.finished = true;
         if failed && !self.inner.config.save_on_server_error {
@@ -684,10 +757,7 @@ impl Session {
                     "the handler answered with a server error: session changes not saved"
                 );
             }
-            state.pending.clear();
-            state.overlay.clear();
-            state.principal = None;
-            state.rotate = false;
+            state.drop_pending();
         }
         let mut outcome = self.save_pending(&mut state).await;
         // Set when another request rotated the token first: its response carries the new
@@ -723,20 +793,35 @@ impl Session {
                 Err(error) => Err(error),
             };
         }
-        let set_cookie = if leave_cookie {
-            None
-        } else {
-            self.cookie_change(&state)
-        };
+        let mut set_cookies = Vec::new();
+        if !leave_cookie {
+            set_cookies.extend(self.cookie_change(&state));
+        }
+        if state.legacy_cookie {
+            set_cookies.extend(self.inner.config.cookie.remove_legacy_cookie());
+        }
+        let save_failure = self.inner.config.save_failure;
+        if let Err(error) = &outcome {
+            match save_failure {
+                SaveFailure::Fail => {
+                    tracing::error!(%error, "session changes not saved; failing the request")
+                }
+                SaveFailure::LogAndContinue => {
+                    tracing::error!(%error, "session changes not saved; continuing as configured")
+                }
+            }
+        }
         Finished {
-            set_cookie,
+            set_cookies,
             error: outcome.err(),
+            save_failure,
         }
     }
 
     /// The `Set-Cookie` value at the end of a request: a new token (created or rotated), a
-    /// persistent cookie's refreshed `Max-Age` after a touch, or a removal once the session
-    /// is gone (deleted, or the cookie named none).
+    /// token that came in the legacy cookie, a persistent cookie's refreshed `Max-Age`
+    /// after a touch, or a removal once the session is gone (deleted, or the cookie named
+    /// none).
     fn cookie_change(&self, state: &State) -> Option<String> {
         let config = &self.inner.config;
         let idle = || {
@@ -746,6 +831,9 @@ impl Session {
         };
         match (&state.token, state.new_token) {
             (Some(token), true) => Some(config.cookie.set_cookie(token, idle())),
+            (Some(token), false) if state.from_legacy => {
+                Some(config.cookie.set_cookie(token, idle()))
+            }
             (Some(token), false)
                 if config.cookie.lifetime == CookieLifetime::Persistent && state.touched =>
             {
@@ -758,6 +846,15 @@ impl Session {
 }
 
 impl State {
+    /// Drops the request's unsaved changes and rotation (after a delete, or a handler's
+    /// server error).
+    fn drop_pending(&mut self) {
+        self.pending.clear();
+        self.overlay.clear();
+        self.principal = None;
+        self.rotate = false;
+    }
+
     fn snapshot(&self) -> Option<&session_core::SessionRecord> {
         self.loaded.as_ref().and_then(Option::as_ref)
     }

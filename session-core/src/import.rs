@@ -1,0 +1,248 @@
+//! Read-through migration: sessions that another library stored come into a store of ours
+//! one at a time, as their clients present them, so switching stores logs nobody out.
+//!
+//! [`Importing`] wraps a store. When an operation finds no session under a token, it asks a
+//! [`Source`] (the other library's storage) for one, creates it under the same token with
+//! [`SessionStore::create_with_token`], and runs the operation again. However many requests
+//! with that token overlap, exactly one creates the session; the others find it taken and
+//! use it, so no duplicate session exists and no change made through one of them is lost.
+//!
+//! A source's copy is removed once imported ([`AfterImport::Remove`], the default), so an
+//! old cookie can never bring a session back after a logout, a rotation or an expiry here.
+//! [`AfterImport::Keep`] leaves it until its own expiry, for rolling back to the old
+//! application; then every delete and rotation here also removes the source's copy, and a
+//! session that expires here while the source still holds it is imported again, with the
+//! source's (older) content.
+//!
+//! # Cost
+//! Nothing for a session that exists here. A miss (a client presenting a token this store
+//! does not know) costs one read of the source and a second try of the operation; an import
+//! adds the create and the source's removal, once per session.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::delta::{Applied, Delta};
+use crate::error::{Error, Result};
+use crate::handle::SessionHandle;
+use crate::policy::Policy;
+use crate::session::{NewSession, SessionRecord, SessionSummary};
+use crate::store::{Created, SessionStore};
+use crate::token::SessionToken;
+
+/// Another library's session storage, read through when a token is unknown here.
+///
+/// # Obligations
+/// - [`fetch`](Source::fetch): the live session the source keeps under `token`, as a new
+///   session of ours (attributes as JSON, which typed reads expect), or `None` when it has
+///   none, or one past its own expiry. It must not change the source.
+/// - [`remove`](Source::remove): remove that session from the source; whether there was
+///   one. Removing an absent session is not an error.
+///
+/// A source that cannot map a token to its own key (its ids are not 128-bit tokens) cannot
+/// be imported this way.
+///
+/// # Example
+/// A source that knows one session, over a memory store:
+/// ```
+/// use session_core::{MemoryStore, NewSession, Result, SessionStore, SessionToken};
+/// use session_core::import::{Importing, Source};
+///
+/// #[derive(Debug)]
+/// struct OldStore(SessionToken);
+///
+/// impl Source for OldStore {
+///     async fn fetch(&self, token: &SessionToken) -> Result<Option<NewSession>> {
+///         Ok((*token == self.0).then(|| NewSession::new().put_bytes("user", b"\"ann\"".to_vec())))
+///     }
+///     async fn remove(&self, token: &SessionToken) -> Result<bool> {
+///         Ok(*token == self.0)
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let old = SessionToken::generate();
+/// let store = Importing::new(MemoryStore::new(), OldStore(old.clone()));
+/// let session = store.load(&old).await?.expect("imported");
+/// assert_eq!(session.get::<String>("user")?.as_deref(), Some("ann"));
+/// assert!(store.load(&SessionToken::generate()).await?.is_none());
+/// # Ok::<_, session_core::Error>(()) }).unwrap();
+/// ```
+pub trait Source: Send + Sync + fmt::Debug {
+    /// The live session the source keeps under `token`, as a new session of ours.
+    fn fetch(
+        &self,
+        token: &SessionToken,
+    ) -> impl Future<Output = Result<Option<NewSession>>> + Send;
+
+    /// Removes the session under `token` from the source; whether there was one.
+    fn remove(&self, token: &SessionToken) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// What becomes of the source's copy once a session is imported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AfterImport {
+    /// Removed at once: an old cookie can never revive a session ended here.
+    #[default]
+    Remove,
+    /// Kept until its own expiry, for a rollback to the old application (which then sees
+    /// the session as it was at import). Deletes and rotations here remove it too.
+    Keep,
+}
+
+/// A store that imports a session from a [`Source`] when a token is unknown to it. See the
+/// [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Importing<S, L> {
+    store: S,
+    source: L,
+    after: AfterImport,
+}
+
+impl<S: SessionStore, L: Source> Importing<S, L> {
+    /// Wraps `store`; sessions unknown to it are looked up in `source`, and the source's copy
+    /// is removed once imported.
+    pub fn new(store: S, source: L) -> Self {
+        Importing {
+            store,
+            source,
+            after: AfterImport::Remove,
+        }
+    }
+
+    /// What becomes of the source's copy once imported (default [`AfterImport::Remove`]).
+    pub fn after_import(mut self, after: AfterImport) -> Self {
+        self.after = after;
+        self
+    }
+
+    /// The wrapped store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Imports the session the source keeps under `token`, if it keeps one. Whether the
+    /// operation that missed should run again: always, because a concurrent request may
+    /// have imported (and removed the source's copy) between the miss and the fetch.
+    #[tracing::instrument(level = "debug", name = "session.import", skip_all, fields(handle = %token.handle()))]
+    async fn import(&self, token: &SessionToken) -> Result<()> {
+        let Some(new) = self.source.fetch(token).await? else {
+            return Ok(());
+        };
+        match self.store.create_with_token(token, new).await? {
+            Some(_) => {
+                tracing::info!(handle = %token.handle(), "session imported from the source");
+                if self.after == AfterImport::Remove
+                    && let Err(error) = self.source.remove(token).await
+                {
+                    // The session is imported; the copy left behind is removed by the next
+                    // delete or rotation here, as with `Keep`.
+                    tracing::warn!(handle = %token.handle(), %error, "imported session not removed from the source");
+                }
+            }
+            None => tracing::debug!("session imported by a concurrent request"),
+        }
+        Ok(())
+    }
+
+    /// Removes the source's copy when one may remain after the session changed hands here.
+    async fn forget_source(&self, token: &SessionToken) -> Result<bool> {
+        match self.after {
+            AfterImport::Keep => self.source.remove(token).await,
+            AfterImport::Remove => Ok(false),
+        }
+    }
+}
+
+/// Runs `$op` on the store; on a miss, imports and runs it once more.
+macro_rules! read_through {
+    ($self:ident, $token:ident, $op:expr, miss: $miss:pat) => {{
+        match $op {
+            $miss => {
+                $self.import($token).await?;
+                $op
+            }
+            other => other,
+        }
+    }};
+}
+
+#[async_trait]
+impl<S: SessionStore, L: Source> SessionStore for Importing<S, L> {
+    fn policy(&self) -> Policy {
+        self.store.policy()
+    }
+
+    async fn create(&self, new: NewSession) -> Result<Created> {
+        self.store.create(new).await
+    }
+
+    async fn create_with_token(
+        &self,
+        token: &SessionToken,
+        new: NewSession,
+    ) -> Result<Option<Created>> {
+        self.store.create_with_token(token, new).await
+    }
+
+    async fn load(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
+        read_through!(self, token, self.store.load(token).await, miss: Ok(None))
+    }
+
+    async fn load_read_only(&self, token: &SessionToken) -> Result<Option<SessionRecord>> {
+        read_through!(self, token, self.store.load_read_only(token).await, miss: Ok(None))
+    }
+
+    async fn load_some(
+        &self,
+        token: &SessionToken,
+        names: &[&str],
+    ) -> Result<Option<SessionRecord>> {
+        read_through!(self, token, self.store.load_some(token, names).await, miss: Ok(None))
+    }
+
+    async fn apply(&self, token: &SessionToken, delta: &Delta) -> Result<Applied> {
+        read_through!(self, token, self.store.apply(token, delta).await, miss: Err(Error::NotFound { .. }))
+    }
+
+    async fn touch(&self, token: &SessionToken) -> Result<()> {
+        read_through!(self, token, self.store.touch(token).await, miss: Err(Error::NotFound { .. }))
+    }
+
+    /// Deletes the session here and, when it was never imported or the source's copy is
+    /// kept, there too: a logout ends the session wherever it lives.
+    async fn delete(&self, token: &SessionToken) -> Result<bool> {
+        let here = self.store.delete(token).await?;
+        let there = if here {
+            self.forget_source(token).await?
+        } else {
+            self.source.remove(token).await?
+        };
+        Ok(here || there)
+    }
+
+    /// Rotates the session (imported first if need be); with [`AfterImport::Keep`] the
+    /// source's copy under the old token goes too, so it cannot be imported again.
+    async fn rotate(&self, token: &SessionToken) -> Result<SessionToken> {
+        let new = read_through!(self, token, self.store.rotate(token).await, miss: Err(Error::NotFound { .. }))?;
+        self.forget_source(token).await?;
+        Ok(new)
+    }
+
+    /// The principal's sessions here; sessions not imported yet have no principal index.
+    async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionHandle>> {
+        self.store.sessions_of(principal).await
+    }
+
+    /// Ends the principal's sessions here; sessions not imported yet are not reached.
+    async fn delete_all_of(&self, principal: &str) -> Result<usize> {
+        self.store.delete_all_of(principal).await
+    }
+
+    /// The principal's sessions here, as [`sessions_of`](SessionStore::sessions_of).
+    async fn summaries_of(&self, principal: &str) -> Result<Vec<SessionSummary>> {
+        self.store.summaries_of(principal).await
+    }
+}

@@ -1,0 +1,136 @@
+//! `Importing` over the memory store, with a source that counts what it is asked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use session_core::import::{AfterImport, Importing, Source};
+use session_core::{Delta, MemoryStore, NewSession, Result, SessionStore, SessionToken};
+
+/// An old store: sessions by token, with a count of fetches.
+#[derive(Debug, Default, Clone)]
+struct Old {
+    sessions: Arc<Mutex<HashMap<SessionToken, i64>>>,
+    fetches: Arc<Mutex<usize>>,
+}
+
+impl Old {
+    fn with(token: &SessionToken, n: i64) -> Self {
+        let old = Old::default();
+        old.sessions.lock().unwrap().insert(token.clone(), n);
+        old
+    }
+
+    fn holds(&self, token: &SessionToken) -> bool {
+        self.sessions.lock().unwrap().contains_key(token)
+    }
+}
+
+impl Source for Old {
+    async fn fetch(&self, token: &SessionToken) -> Result<Option<NewSession>> {
+        *self.fetches.lock().unwrap() += 1;
+        let n = self.sessions.lock().unwrap().get(token).copied();
+        // Let overlapping callers interleave between the fetch and the create.
+        tokio::task::yield_now().await;
+        Ok(match n {
+            Some(n) => Some(NewSession::new().put("n", &n)?),
+            None => None,
+        })
+    }
+
+    async fn remove(&self, token: &SessionToken) -> Result<bool> {
+        Ok(self.sessions.lock().unwrap().remove(token).is_some())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_writes_through_an_old_token_import_once_and_all_land() {
+    let token = SessionToken::generate();
+    let old = Old::with(&token, 100);
+    let store = Arc::new(Importing::new(MemoryStore::new(), old.clone()));
+    let adds = (0..16).map(|_| {
+        let (store, token) = (store.clone(), token.clone());
+        tokio::spawn(async move { store.apply(&token, &Delta::new().increment("n", 1)).await })
+    });
+    for add in adds {
+        add.await.unwrap().unwrap();
+    }
+    let session = store.load(&token).await.unwrap().expect("imported");
+    assert_eq!(session.get::<i64>("n").unwrap(), Some(116));
+    assert!(!old.holds(&token), "removed once imported");
+}
+
+#[tokio::test]
+async fn keep_leaves_the_old_copy_until_a_rotation_or_delete_here() {
+    let token = SessionToken::generate();
+    let old = Old::with(&token, 1);
+    let store = Importing::new(MemoryStore::new(), old.clone()).after_import(AfterImport::Keep);
+    assert!(store.load(&token).await.unwrap().is_some());
+    assert!(old.holds(&token), "kept");
+
+    // Rotation (login): the old token's copy goes, so it can never be imported again.
+    let rotated = store.rotate(&token).await.unwrap();
+    assert!(!old.holds(&token));
+    assert_eq!(
+        store
+            .load(&rotated)
+            .await
+            .unwrap()
+            .unwrap()
+            .get::<i64>("n")
+            .unwrap(),
+        Some(1)
+    );
+
+    let other = SessionToken::generate();
+    old.sessions.lock().unwrap().insert(other.clone(), 2);
+    assert!(store.touch(&other).await.is_ok(), "imported on touch");
+    assert!(store.delete(&other).await.unwrap());
+    assert!(!old.holds(&other), "a logout removes the kept copy");
+    assert!(store.load(&other).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_delete_before_any_import_ends_the_old_session() {
+    let token = SessionToken::generate();
+    let old = Old::with(&token, 1);
+    let store = Importing::new(MemoryStore::new(), old.clone());
+    assert!(store.delete(&token).await.unwrap(), "there was one, there");
+    assert!(!old.holds(&token));
+    assert!(store.load(&token).await.unwrap().is_none());
+    assert_eq!(
+        *old.fetches.lock().unwrap(),
+        1,
+        "the load after the delete asked"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_token_stays_unknown_and_a_known_one_costs_no_fetch() {
+    let old = Old::default();
+    let store = Importing::new(MemoryStore::new(), old.clone());
+    let unknown = SessionToken::generate();
+    assert!(store.load(&unknown).await.unwrap().is_none());
+    assert!(store.load_some(&unknown, &["n"]).await.unwrap().is_none());
+    assert!(matches!(
+        store.apply(&unknown, &Delta::new().increment("n", 1)).await,
+        Err(session_core::Error::NotFound { .. })
+    ));
+
+    assert_eq!(
+        *old.fetches.lock().unwrap(),
+        3,
+        "each miss asked the source"
+    );
+
+    let created = store.create(NewSession::new()).await.unwrap();
+    store.load(&created.token).await.unwrap().expect("ours");
+    store
+        .apply(&created.token, &Delta::new().increment("n", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        *old.fetches.lock().unwrap(),
+        3,
+        "a known session costs no fetch"
+    );
+}

@@ -1,0 +1,378 @@
+//! The configuration a framework's session middleware runs with: the store, cookie
+//! attributes, what to load, what to do when a save fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use session_core::{RetryPolicy, SessionStore, SessionToken};
+
+/// What the middleware does when the changes of a request cannot be saved at response time
+/// (the store is down, a write was rejected, a rotation failed).
+///
+/// The default is [`SaveFailure::Fail`]: the client is never told "done" for a change that
+/// was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaveFailure {
+    /// Replace the handler's response with an error response, with the status a handler's
+    /// `?` on the same error gives ([`status_of`](crate::status_of): `409` for a conflict,
+    /// `400` for a limit the client's data broke, `503` when Redis could not be reached or
+    /// answered too late, `500` otherwise) and a plain-text body that says the session
+    /// changes were not saved ([`unsaved_message`](crate::unsaved_message)). The error is
+    /// logged at `error` level.
+    #[default]
+    Fail,
+    /// Log the error at `error` level and send the handler's response unchanged. The
+    /// request's session changes are lost; use this only for sessions whose changes are
+    /// disposable (analytics counters, say).
+    LogAndContinue,
+}
+
+/// Whether the cookie outlives the browser session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieLifetime {
+    /// No `Max-Age`: the browser drops the cookie when it closes (the default).
+    #[default]
+    BrowserSession,
+    /// `Max-Age` = the session's idle timeout, re-sent on every request that touches the
+    /// session so it slides with the server-side expiry.
+    Persistent,
+}
+
+/// Cookie attributes. Defaults: name `session`, path `/`, no domain, `Secure`, `HttpOnly`,
+/// `SameSite=Lax`, a browser-session cookie, unsigned.
+#[derive(Clone)]
+pub struct CookieConfig {
+    pub(crate) name: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: String,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: Option<SameSite>,
+    pub(crate) lifetime: CookieLifetime,
+    pub(crate) key: Option<Key>,
+    /// The name of another library's session cookie, read when ours is absent and then
+    /// replaced by ours (see [`SessionConfig::legacy_cookie`]).
+    pub(crate) legacy: Option<String>,
+}
+
+/// The session cookies a request presented.
+#[derive(Debug, Default)]
+pub(crate) struct Presented {
+    /// The token to work on, from our cookie, else from the legacy one.
+    pub(crate) token: Option<SessionToken>,
+    /// Our cookie was presented but held no valid token.
+    pub(crate) stale: bool,
+    /// The token came from the legacy cookie: the response moves it into ours.
+    pub(crate) from_legacy: bool,
+    /// The legacy cookie was presented: the response removes it.
+    pub(crate) legacy: bool,
+}
+
+impl std::fmt::Debug for CookieConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieConfig")
+            .field("name", &self.name)
+            .field("domain", &self.domain)
+            .field("path", &self.path)
+            .field("secure", &self.secure)
+            .field("http_only", &self.http_only)
+            .field("same_site", &self.same_site)
+            .field("lifetime", &self.lifetime)
+            .field("signed", &self.key.is_some())
+            .field("legacy", &self.legacy)
+            .finish()
+    }
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "session".into(),
+            domain: None,
+            path: "/".into(),
+            secure: true,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            lifetime: CookieLifetime::BrowserSession,
+            key: None,
+            legacy: None,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// Reads the session token from the request's `Cookie` headers: from our cookie, else
+    /// from the legacy cookie if one is configured. A missing, malformed, wrongly signed or
+    /// non-token cookie gives no token (a fresh session), never an error.
+    pub(crate) fn token_from<'h>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'h str>,
+    ) -> Presented {
+        let mut presented = Presented::default();
+        let mut ours_presented = false;
+        let mut legacy_token = None;
+        let cookies = cookie_headers
+            .into_iter()
+            .flat_map(|text| Cookie::split_parse(text).flatten());
+        for cookie in cookies {
+            if cookie.name() == self.name {
+                ours_presented = true;
+                if presented.token.is_none() {
+                    presented.token = self.verified(cookie);
+                }
+            } else if self.legacy.as_deref() == Some(cookie.name()) {
+                presented.legacy = true;
+                if legacy_token.is_none() {
+                    legacy_token = parse(cookie.value());
+                }
+            }
+        }
+        presented.stale = ours_presented && presented.token.is_none();
+        if presented.token.is_none() && legacy_token.is_some() {
+            presented.token = legacy_token;
+            presented.from_legacy = true;
+        }
+        presented
+    }
+
+    /// The token in our cookie, if its signature (when signed) and form are valid.
+    fn verified(&self, cookie: Cookie<'_>) -> Option<SessionToken> {
+        match &self.key {
+            None => parse(cookie.value()),
+            Some(key) => {
+                let mut jar = CookieJar::new();
+                jar.add_original(cookie.into_owned());
+                let verified = jar.signed(key).get(&self.name);
+                if verified.is_none() {
+                    tracing::debug!("session cookie with a bad signature ignored");
+                }
+                parse(verified?.value())
+            }
+        }
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::build((self.name.clone(), value))
+            .path(self.path.clone())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .build();
+        if let Some(same_site) = self.same_site {
+            cookie.set_same_site(same_site);
+        }
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    /// The `Set-Cookie` value that hands `token` to the client.
+    pub(crate) fn set_cookie(&self, token: &SessionToken, idle_timeout: Duration) -> String {
+        let mut cookie = self.base(token.expose());
+        if self.lifetime == CookieLifetime::Persistent {
+            let secs = i64::try_from(idle_timeout.as_secs()).unwrap_or(i64::MAX);
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        match &self.key {
+            None => cookie.to_string(),
+            Some(key) => {
+                let mut jar = CookieJar::new();
+                jar.signed_mut(key).add(cookie);
+                jar.delta()
+                    .next()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The `Set-Cookie` value that removes the cookie.
+    pub(crate) fn remove_cookie(&self) -> String {
+        let mut cookie = self.base(String::new());
+        cookie.make_removal();
+        cookie.to_string()
+    }
+
+    /// The `Set-Cookie` value that removes the legacy cookie (with our path and domain).
+    pub(crate) fn remove_legacy_cookie(&self) -> Option<String> {
+        let mut cookie = self.base(String::new());
+        cookie.set_name(self.legacy.clone()?);
+        cookie.make_removal();
+        Some(cookie.to_string())
+    }
+}
+
+/// A cookie value as a token; a malformed one is logged and ignored.
+fn parse(value: &str) -> Option<SessionToken> {
+    SessionToken::parse(value)
+        .map_err(|error| tracing::debug!(%error, "malformed session cookie ignored"))
+        .ok()
+}
+
+/// Everything a framework's session middleware runs with: the store, the cookie, what to
+/// load, retries, and what to do when saving fails or the handler failed. Built once at
+/// start-up and shared by every request; the framework crates (`session-tower`,
+/// `session-actix`) take it whole or build it through their own constructors.
+///
+/// ```
+/// use session_core::MemoryStore;
+/// use session_http::{CookieLifetime, SaveFailure, SessionConfig};
+///
+/// let config = SessionConfig::new(MemoryStore::new())
+///     .cookie_name("sid")
+///     .lifetime(CookieLifetime::Persistent)
+///     .on_save_failure(SaveFailure::Fail);
+/// ```
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) cookie: CookieConfig,
+    pub(crate) save_failure: SaveFailure,
+    pub(crate) need: Option<Vec<String>>,
+    pub(crate) retry: RetryPolicy,
+    /// Whether a response with a 5xx status still saves the request's changes.
+    pub(crate) save_on_server_error: bool,
+}
+
+impl SessionConfig {
+    /// The defaults over `store` (by value, or shared: an `Arc<MemoryStore>` or an
+    /// `Arc<dyn SessionStore>` is a store too): the default [`CookieConfig`],
+    /// [`SaveFailure::Fail`], full loads, the default retry policy, and no save after a
+    /// server error.
+    pub fn new(store: impl SessionStore + 'static) -> Self {
+        SessionConfig {
+            store: Arc::new(store),
+            cookie: CookieConfig::default(),
+            save_failure: SaveFailure::default(),
+            need: None,
+            retry: RetryPolicy::default(),
+            save_on_server_error: false,
+        }
+    }
+
+    /// The store sessions live in.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// What the middleware does when saving fails.
+    pub fn save_failure(&self) -> SaveFailure {
+        self.save_failure
+    }
+
+    /// The cookie's name (default `session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// The cookie's `Domain` (default: none, so the cookie is host-only).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `Path` (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// Whether the cookie is `Secure` (default `true`; turn off only for plain-HTTP
+    /// development).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// Whether the cookie is `HttpOnly` (default `true`).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// The cookie's `SameSite` (default `Lax`; `None` leaves the attribute out).
+    pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// Browser-session (default) or persistent cookies.
+    pub fn lifetime(mut self, lifetime: CookieLifetime) -> Self {
+        self.cookie.lifetime = lifetime;
+        self
+    }
+
+    /// Signs the cookie with `key` (HMAC-SHA256): a cookie with a bad signature counts as
+    /// absent. Tokens are unguessable anyway; signing lets you rotate the key to invalidate
+    /// every cookie at once.
+    pub fn signed(mut self, key: Key) -> Self {
+        self.cookie.key = Some(key);
+        self
+    }
+
+    /// Also reads the session token from the cookie `name` of the library this application
+    /// ran on before (tower-sessions: `id`), when our cookie is absent, and hands it over:
+    /// the response sets our cookie with the same token and removes the old cookie (with
+    /// this configuration's path and domain). Pair it with a store that imports the old
+    /// library's sessions ([`Importing`](session_core::import::Importing)), so a signed-in
+    /// user stays signed in across the switch. The old cookie is read unsigned, as
+    /// tower-sessions' default writes it. Remove this setting once the old sessions have
+    /// expired.
+    ///
+    /// ```
+    /// # use session_core::MemoryStore;
+    /// let config = session_http::SessionConfig::new(MemoryStore::new()).legacy_cookie("id");
+    /// ```
+    pub fn legacy_cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie.legacy = Some(name.into());
+        self
+    }
+
+    /// What to do when saving fails (default [`SaveFailure::Fail`]).
+    pub fn on_save_failure(mut self, failure: SaveFailure) -> Self {
+        self.save_failure = failure;
+        self
+    }
+
+    /// How [`RequestSession::update`](crate::RequestSession::update) retries on conflict
+    /// (default: [`RetryPolicy::default`], 10 attempts). After the last conflict the handler
+    /// gets [`Error::Conflict`](session_core::Error::Conflict) (a `409`).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The attributes requests read, so a load is
+    /// [`load_some`](SessionStore::load_some) of these names (see
+    /// [`RequestSession::need`](crate::RequestSession::need)).
+    pub fn need(mut self, names: &[&str]) -> Self {
+        self.need = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+
+    /// Whether a response with a server-error status (5xx) still saves the request's
+    /// deferred changes and rotation. Off by default, as in tower-sessions: a
+    /// handler that failed halfway should not leave half its changes
+    /// behind. What a handler applied at once
+    /// ([`update`](crate::RequestSession::update),
+    /// [`delete`](crate::RequestSession::delete)) is applied either way.
+    pub fn save_on_server_error(mut self, save: bool) -> Self {
+        self.save_on_server_error = save;
+        self
+    }
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("store", &self.store)
+            .field("cookie", &self.cookie)
+            .field("save_failure", &self.save_failure)
+            .field("need", &self.need)
+            .field("retry", &self.retry)
+            .field("save_on_server_error", &self.save_on_server_error)
+            .finish()
+    }
+}

@@ -1,0 +1,383 @@
+//! The read-through migration from tower-sessions-redis-store, end to end: sessions written
+//! by a tower-sessions 0.14 app on tower-sessions-redis-store 0.16 (the old app), then
+//! served by apps on our layer over one real Redis (the new app), driven over HTTP.
+#![cfg(feature = "tower-sessions-014")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::{get, post};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use session_core::SessionToken;
+use session_core::import::{AfterImport, Importing};
+use session_redis::{RedisStore, RedisStoreBuilder, RedisTransport};
+use session_testkit::topology::{self, Shape};
+use session_tower::tower_sessions_compat::TowerSessionsStore;
+use session_tower::tower_sessions_compat::v0_14::{RedisRecords, token_of};
+use session_tower::{Session, SessionError, SessionLayer};
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, KeysInterface, Pool};
+
+/// The old app: tower-sessions 0.14 on tower-sessions-redis-store 0.16.
+mod old {
+    use super::*;
+    use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+    async fn login(session: Session, Path(user): Path<String>) -> StatusCode {
+        let saved = async {
+            session.insert("user", &user).await?;
+            session.insert("n", 0_i64).await
+        };
+        match saved.await {
+            Ok(()) => StatusCode::OK,
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    async fn whoami(session: Session) -> String {
+        match session.get::<String>("user").await {
+            Ok(user) => user.unwrap_or_else(|| "none".into()),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    pub async fn serve(pool: Pool) -> SocketAddr {
+        serve_on(tower_sessions_redis_store::RedisStore::new(pool)).await
+    }
+
+    /// The old app's handlers over any tower-sessions store.
+    pub async fn serve_on(store: impl tower_sessions::SessionStore + Clone) -> SocketAddr {
+        let layer = SessionManagerLayer::new(store)
+            .with_secure(false)
+            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(10)));
+        let app = Router::new()
+            .route("/login/{user}", post(login))
+            .route("/whoami", get(whoami))
+            .layer(layer);
+        super::listen(app).await
+    }
+}
+
+async fn whoami(session: Session) -> Result<String, SessionError> {
+    Ok(session
+        .get::<String>("user")
+        .await?
+        .unwrap_or_else(|| "none".into()))
+}
+
+async fn add(session: Session) -> Result<StatusCode, SessionError> {
+    session.increment("n", 1).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn count(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<i64>("n").await?.unwrap_or(-1).to_string())
+}
+
+async fn logout(session: Session) -> Result<StatusCode, SessionError> {
+    session.delete().await?;
+    Ok(StatusCode::OK)
+}
+
+async fn listen(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A store of ours that imports the old app's sessions.
+async fn importing(
+    url: &str,
+    namespace: &str,
+    after: AfterImport,
+) -> Importing<Arc<RedisStore>, RedisRecords<RedisTransport>> {
+    let redis: Arc<RedisStore> = Arc::new(
+        RedisStoreBuilder::new()
+            .url(url)
+            .namespace(namespace)
+            .build()
+            .await
+            .expect("a Redis store"),
+    );
+    Importing::new(redis.clone(), RedisRecords::new(redis)).after_import(after)
+}
+
+/// The new app: our layer over a store that imports the old app's sessions.
+async fn serve_new(url: &str, namespace: &str, after: AfterImport) -> SocketAddr {
+    let store = importing(url, namespace, after).await;
+    let layer = SessionLayer::new(store).secure(false).legacy_cookie("id");
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/add", post(add))
+        .route("/n", get(count))
+        .route("/logout", post(logout))
+        .layer(layer);
+    listen(app).await
+}
+
+struct Deployment {
+    url: String,
+    namespace: String,
+    old: SocketAddr,
+    /// Raw access to the Redis, to look at the old app's keys.
+    pool: Pool,
+}
+
+async fn deployment() -> Deployment {
+    let dep = topology::shared(Shape::Standalone)
+        .await
+        .expect("a Redis deployment");
+    let url = dep.url();
+    let pool = Pool::new(
+        Config::from_url(&url).expect("a fred config"),
+        None,
+        None,
+        None,
+        1,
+    )
+    .expect("a fred pool");
+    pool.init().await.expect("fred connects");
+    let namespace = format!("mig{}", &SessionToken::generate().handle().to_hex()[..12]);
+    let old = old::serve(pool.clone()).await;
+    Deployment {
+        url,
+        namespace,
+        old,
+        pool,
+    }
+}
+
+/// What a response said: status, body, and its `Set-Cookie` values by name (an empty value
+/// is a removal).
+struct Answer {
+    status: StatusCode,
+    body: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Answer {
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn send(method: &str, addr: SocketAddr, path: &str, cookie: Option<&str>) -> Answer {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let mut req = match method {
+        "POST" => client.post(url),
+        _ => client.get(url),
+    };
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    let res = req.send().await.expect("a response");
+    let cookies = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| cookie::Cookie::parse(v.to_str().ok()?.to_owned()).ok())
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        .collect();
+    Answer {
+        status: res.status(),
+        body: res.text().await.unwrap_or_default(),
+        cookies,
+    }
+}
+
+/// Signs `user` in on the old app; the value of its `id` cookie.
+async fn old_login(d: &Deployment, user: &str) -> String {
+    let answer = send("POST", d.old, &format!("/login/{user}"), None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    answer
+        .cookie("id")
+        .expect("the old app's cookie")
+        .to_owned()
+}
+
+async fn old_key_exists(d: &Deployment, id: &str) -> bool {
+    let n: i64 = d.pool.exists(id).await.expect("EXISTS");
+    n == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_in_user_stays_signed_in_across_the_switch() {
+    let d = deployment().await;
+    let id = old_login(&d, "ann").await;
+    assert_eq!(
+        send("GET", d.old, "/whoami", Some(&format!("id={id}")))
+            .await
+            .body,
+        "ann"
+    );
+    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+
+    // The first request with the old cookie is answered from the imported session, moves
+    // the token into our cookie and removes the old one.
+    let first = send("GET", new, "/whoami", Some(&format!("id={id}"))).await;
+    assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "ann"));
+    let ours = first.cookie("session").expect("our cookie").to_owned();
+    let parsed: tower_sessions::session::Id = id.parse().unwrap();
+    assert_eq!(ours, token_of(&parsed).expose(), "the same token");
+    assert_eq!(first.cookie("id"), Some(""), "the old cookie is removed");
+    assert!(!old_key_exists(&d, &id).await, "the old record is removed");
+
+    // From then on our cookie carries the session, and the old app's data came along.
+    let cookie = format!("session={ours}");
+    assert_eq!(send("GET", new, "/n", Some(&cookie)).await.body, "0");
+    assert_eq!(
+        send("POST", new, "/add", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(send("GET", new, "/n", Some(&cookie)).await.body, "1");
+
+    // The old cookie replayed after the import reaches the same session (it is one token).
+    assert_eq!(
+        send("GET", new, "/n", Some(&format!("id={id}"))).await.body,
+        "1"
+    );
+    // A logout ends it for either cookie.
+    assert_eq!(
+        send("POST", new, "/logout", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send("GET", new, "/whoami", Some(&cookie)).await.body,
+        "none"
+    );
+    assert_eq!(
+        send("GET", new, "/whoami", Some(&format!("id={id}")))
+            .await
+            .body,
+        "none"
+    );
+}
+
+/// The first requests after the switch overlap, on two instances: one imports, the others
+/// use what it imported, and no increment is lost between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_first_requests_import_once_and_lose_nothing() {
+    let d = deployment().await;
+    let id = old_login(&d, "bob").await;
+    let a = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let b = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let cookie = format!("id={id}");
+
+    let adds = (0..20).map(|i| {
+        let cookie = cookie.clone();
+        let addr = if i % 2 == 0 { a } else { b };
+        tokio::spawn(async move { send("POST", addr, "/add", Some(&cookie)).await })
+    });
+    let mut handed = Vec::new();
+    for add in adds {
+        let answer = add.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        handed.push(answer.cookie("session").expect("our cookie").to_owned());
+    }
+    handed.dedup();
+    assert_eq!(handed.len(), 1, "every response hands over the same token");
+
+    let ours = format!("session={}", handed[0]);
+    assert_eq!(send("GET", a, "/n", Some(&ours)).await.body, "20");
+    assert_eq!(send("GET", b, "/whoami", Some(&ours)).await.body, "bob");
+    assert!(!old_key_exists(&d, &id).await);
+}
+
+/// `AfterImport::Keep` leaves the old record for a rollback, until the session ends here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keep_leaves_the_old_record_for_a_rollback_until_logout() {
+    let d = deployment().await;
+    let id = old_login(&d, "cat").await;
+    let new = serve_new(&d.url, &d.namespace, AfterImport::Keep).await;
+    let cookie = format!("id={id}");
+    assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "cat");
+    assert!(old_key_exists(&d, &id).await, "kept");
+    // Rolled back, the old app still serves the session (as it was at the import).
+    assert_eq!(
+        send("GET", d.old, "/whoami", Some(&cookie)).await.body,
+        "cat"
+    );
+
+    let ours = format!("session={}", token_of(&id.parse().unwrap()).expose());
+    assert_eq!(
+        send("POST", new, "/logout", Some(&ours)).await.status,
+        StatusCode::OK
+    );
+    assert!(
+        !old_key_exists(&d, &id).await,
+        "a logout removes the kept record"
+    );
+    assert_eq!(
+        send("GET", new, "/whoami", Some(&cookie)).await.body,
+        "none"
+    );
+}
+
+/// A logout that is the first request after the switch ends the old session too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_request_that_logs_out_ends_the_old_session() {
+    let d = deployment().await;
+    let id = old_login(&d, "dan").await;
+    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let cookie = format!("id={id}");
+    let answer = send("POST", new, "/logout", Some(&cookie)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.cookie("id"), Some(""));
+    assert!(!old_key_exists(&d, &id).await);
+    assert_eq!(
+        send("GET", new, "/whoami", Some(&cookie)).await.body,
+        "none"
+    );
+    assert_eq!(
+        send("GET", d.old, "/whoami", Some(&cookie)).await.body,
+        "none"
+    );
+}
+
+/// An old cookie that names no record (expired, or never issued) starts a fresh session:
+/// no error page, and the old cookie goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unknown_old_cookie_starts_fresh() {
+    let d = deployment().await;
+    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let unknown = tower_sessions::session::Id::default().to_string();
+    for cookie in [format!("id={unknown}"), "id=not-a-token".to_owned()] {
+        let answer = send("GET", new, "/whoami", Some(&cookie)).await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (StatusCode::OK, "none")
+        );
+        assert_eq!(answer.cookie("id"), Some(""), "{cookie}: removed");
+        assert!(
+            answer.cookie("session").is_none_or(str::is_empty),
+            "{cookie}: no session handed out"
+        );
+    }
+}
+
+/// Handlers that stay on tower-sessions can move their storage first: the compatibility
+/// store over an importing store serves the old app's sessions under the same `id` cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tower_sessions_handlers_on_our_store_keep_the_old_sessions() {
+    let d = deployment().await;
+    let id = old_login(&d, "eve").await;
+    let store = importing(&d.url, &d.namespace, AfterImport::Remove).await;
+    let moved = old::serve_on(TowerSessionsStore::new(store)).await;
+    let cookie = format!("id={id}");
+    assert_eq!(
+        send("GET", moved, "/whoami", Some(&cookie)).await.body,
+        "eve"
+    );
+    assert!(!old_key_exists(&d, &id).await, "imported");
+    assert_eq!(
+        send("GET", moved, "/whoami", Some(&cookie)).await.body,
+        "eve"
+    );
+}
