@@ -2,12 +2,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::join_all;
 use bytes::Bytes;
 
 use super::codec::{self, Answer, IndexFollow, Lookup};
@@ -142,31 +141,6 @@ impl Indexed {
 /// The handle a principal's index holds as `member` (its hex form).
 fn member_handle(member: &[u8]) -> Result<SessionHandle> {
     SessionHandle::from_hex(&String::from_utf8_lossy(member))
-}
-
-/// Runs `futures` at once on the calling task; their outputs, in order. For reads of
-/// different keys, which in a cluster go to different nodes: the slowest sets the pace.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// A session key's contents in the form they are stored in (see [`layout`](super::layout)).
