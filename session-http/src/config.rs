@@ -50,10 +50,19 @@ pub struct CookieConfig {
     pub(crate) http_only: bool,
     pub(crate) same_site: Option<SameSite>,
     pub(crate) lifetime: CookieLifetime,
-    pub(crate) key: Option<Key>,
+    pub(crate) key: Option<(Key, Protection)>,
     /// The name of another library's session cookie, read when ours is absent and then
     /// replaced by ours (see [`SessionConfig::legacy_cookie`]).
     pub(crate) legacy: Option<String>,
+}
+
+/// How the cookie's value is protected with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protection {
+    /// HMAC-SHA256 signed.
+    Signed,
+    /// AES-256-GCM encrypted (and so authenticated).
+    Private,
 }
 
 /// The session cookies a request presented.
@@ -79,7 +88,7 @@ impl std::fmt::Debug for CookieConfig {
             .field("http_only", &self.http_only)
             .field("same_site", &self.same_site)
             .field("lifetime", &self.lifetime)
-            .field("signed", &self.key.is_some())
+            .field("protection", &self.key.as_ref().map(|(_, p)| p))
             .field("legacy", &self.legacy)
             .finish()
     }
@@ -136,20 +145,22 @@ impl CookieConfig {
         presented
     }
 
-    /// The token in our cookie, if its signature (when signed) and form are valid.
+    /// The token in our cookie, if its signature or encryption (when protected) and its
+    /// form are valid.
     fn verified(&self, cookie: Cookie<'_>) -> Option<SessionToken> {
-        match &self.key {
-            None => parse(cookie.value()),
-            Some(key) => {
-                let mut jar = CookieJar::new();
-                jar.add_original(cookie.into_owned());
-                let verified = jar.signed(key).get(&self.name);
-                if verified.is_none() {
-                    tracing::debug!("session cookie with a bad signature ignored");
-                }
-                parse(verified?.value())
-            }
+        let Some((key, protection)) = &self.key else {
+            return parse(cookie.value());
+        };
+        let mut jar = CookieJar::new();
+        jar.add_original(cookie.into_owned());
+        let verified = match protection {
+            Protection::Signed => jar.signed(key).get(&self.name),
+            Protection::Private => jar.private(key).get(&self.name),
+        };
+        if verified.is_none() {
+            tracing::debug!(?protection, "session cookie that does not verify ignored");
         }
+        parse(verified?.value())
     }
 
     fn base(&self, value: String) -> Cookie<'static> {
@@ -174,17 +185,18 @@ impl CookieConfig {
             let secs = i64::try_from(idle_timeout.as_secs()).unwrap_or(i64::MAX);
             cookie.set_max_age(cookie::time::Duration::seconds(secs));
         }
-        match &self.key {
-            None => cookie.to_string(),
-            Some(key) => {
-                let mut jar = CookieJar::new();
-                jar.signed_mut(key).add(cookie);
-                jar.delta()
-                    .next()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            }
+        let Some((key, protection)) = &self.key else {
+            return cookie.to_string();
+        };
+        let mut jar = CookieJar::new();
+        match protection {
+            Protection::Signed => jar.signed_mut(key).add(cookie),
+            Protection::Private => jar.private_mut(key).add(cookie),
         }
+        jar.delta()
+            .next()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     /// The `Set-Cookie` value that removes the cookie.
@@ -308,7 +320,16 @@ impl SessionConfig {
     /// absent. Tokens are unguessable anyway; signing lets you rotate the key to invalidate
     /// every cookie at once.
     pub fn signed(mut self, key: Key) -> Self {
-        self.cookie.key = Some(key);
+        self.cookie.key = Some((key, Protection::Signed));
+        self
+    }
+
+    /// Encrypts and authenticates the cookie with `key` (AES-256-GCM), as actix-session does
+    /// by default: a cookie that does not decrypt counts as absent. The token is random and
+    /// means nothing outside the store, so encryption hides nothing that signing does not
+    /// protect; it is here for policies that ask for it.
+    pub fn private(mut self, key: Key) -> Self {
+        self.cookie.key = Some((key, Protection::Private));
         self
     }
 

@@ -6,14 +6,14 @@
 //! write per request:
 //!
 //! - it loads lazily, on first access (a touching `load`, or `load_some` of the attributes a
-//!   route declared with [`Session::need`] / [`SessionLayer::need`]);
+//!   route declared with [`Session::need`](crate::RequestSession::need) / [`SessionLayer::need`]);
 //! - writes are collected into one [`Delta`](session_core::Delta), applied once when the
 //!   response is produced; the whole record is never written back, so overlapping requests
 //!   of one user that change different attributes both land, and increments add up;
 //! - a request that writes without reading does not load; one that only reads never writes;
-//! - [`Session::update`] is read-modify-write (a cart in one JSON value) that loses nothing
-//!   under concurrency, [`Session::rotate`] (login) moves the session to a fresh token and
-//!   [`Session::delete`] (logout) ends it everywhere at once; a request still in flight
+//! - [`Session::update`](crate::RequestSession::update) is read-modify-write (a cart in one JSON value) that loses nothing
+//!   under concurrency, [`Session::rotate`](crate::RequestSession::rotate) (login) moves the session to a fresh token and
+//!   [`Session::delete`](crate::RequestSession::delete) (logout) ends it everywhere at once; a request still in flight
 //!   cannot bring it back.
 //!
 //! # Cookies
@@ -32,8 +32,8 @@
 //! changes, unless [`SessionLayer::save_on_server_error`] says otherwise.
 //!
 //! # Testing handlers
-//! [`Session::detached`] gives the handle a handler receives, over any store and without a
-//! server; [`Session::save`] ends it as a response would.
+//! [`Session::detached`](crate::RequestSession::detached) gives the handle a handler receives, over any store and without a
+//! server; [`Session::save`](crate::RequestSession::save) ends it as a response would.
 //!
 //! # Migrating from tower-sessions
 //! With the feature `tower-sessions-014` (tower-sessions 0.14, the line of

@@ -125,12 +125,18 @@ impl SessionLayer {
         self.edit(|c| c.signed(key))
     }
 
+    /// Encrypts the cookie with `key` (AES-256-GCM), as actix-session does by default: a
+    /// cookie that does not decrypt counts as absent.
+    pub fn private(self, key: Key) -> Self {
+        self.edit(|c| c.private(key))
+    }
+
     /// What to do when saving fails (default [`SaveFailure::Fail`]).
     pub fn on_save_failure(self, failure: SaveFailure) -> Self {
         self.edit(|c| c.on_save_failure(failure))
     }
 
-    /// How [`Session::update`] retries on conflict (default: [`RetryPolicy::default`], 10
+    /// How [`Session::update`](crate::RequestSession::update) retries on conflict (default: [`RetryPolicy::default`], 10
     /// attempts). After the last conflict the handler gets
     /// [`Error::Conflict`](session_core::Error::Conflict) (a `409` through
     /// [`SessionError`](crate::SessionError)).
@@ -139,7 +145,7 @@ impl SessionLayer {
     }
 
     /// The attributes requests under this layer read, so a load is
-    /// [`load_some`](SessionStore::load_some) of these names (see [`Session::need`]).
+    /// [`load_some`](SessionStore::load_some) of these names (see [`Session::need`](crate::RequestSession::need)).
     pub fn need(self, names: &[&str]) -> Self {
         self.edit(|c| c.need(names))
     }
@@ -147,7 +153,7 @@ impl SessionLayer {
     /// Whether a response with a server-error status (5xx) still saves the request's
     /// deferred changes and rotation. Off by default, as in tower-sessions: a handler that
     /// failed halfway should not leave half its changes behind. What a handler applied at
-    /// once ([`Session::update`], [`Session::delete`]) is applied either way.
+    /// once ([`Session::update`](crate::RequestSession::update), [`Session::delete`](crate::RequestSession::delete)) is applied either way.
     pub fn save_on_server_error(self, save: bool) -> Self {
         self.edit(|c| c.save_on_server_error(save))
     }

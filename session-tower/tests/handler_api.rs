@@ -236,7 +236,7 @@ async fn devices_lists_the_principals_sessions_and_marks_none_without_one() -> R
 
     let session = Session::detached(store.clone(), Some(laptop_token.clone()));
     let devices = session.devices().await?;
-    let mut handles: Vec<_> = devices.iter().map(|d| d.handle.clone()).collect();
+    let mut handles: Vec<_> = devices.iter().map(|d| d.handle).collect();
     handles.sort();
     let mut expected = vec![phone.handle(), laptop_token.handle()];
     expected.sort();

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
 use bytes::Bytes;
+use futures_util::future::join_all;
 
 use super::codec::{self, Answer, IndexFollow, Lookup};
 use super::hint::Forms;

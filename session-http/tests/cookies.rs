@@ -1,0 +1,88 @@
+//! The cookie a request starts from and the one its response sets, through
+//! `RequestSession::start` and `finish`, on the memory store.
+
+use std::sync::Arc;
+
+use session_core::MemoryStore;
+use session_http::{Key, RequestSession, SessionConfig};
+
+/// Runs a request with `cookie` that writes `n`, returns the `name=value` pair it sets.
+async fn write(config: &Arc<SessionConfig>, cookie: Option<&str>, n: i64) -> String {
+    let session = RequestSession::start(config, cookie);
+    session.insert("n", &n).await.unwrap();
+    let finished = session.finish(false).await;
+    assert!(finished.error.is_none());
+    finished
+        .set_cookies
+        .first()
+        .and_then(|c| c.split(';').next())
+        .expect("a cookie")
+        .to_owned()
+}
+
+async fn read(config: &Arc<SessionConfig>, cookie: &str) -> Option<i64> {
+    RequestSession::start(config, [cookie])
+        .get::<i64>("n")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_protected_cookie_round_trips_and_a_tampered_or_foreign_one_counts_as_absent() {
+    let store = Arc::new(MemoryStore::new());
+    let key = Key::generate();
+    let private = Arc::new(SessionConfig::new(store.clone()).private(key.clone()));
+    let signed = Arc::new(SessionConfig::new(store.clone()).signed(key));
+    let plain = Arc::new(SessionConfig::new(store));
+
+    for config in [&private, &signed] {
+        let cookie = write(config, None, 7).await;
+        assert_eq!(read(config, &cookie).await, Some(7));
+        // One character of the value changed.
+        let (name, value) = cookie.split_once('=').unwrap();
+        let mut bytes = value.as_bytes().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        assert_eq!(read(config, &tampered).await, None, "tampered");
+        // The plain token is not accepted where a protected cookie is expected.
+        assert_eq!(read(&plain, &cookie).await, None, "not a plain token");
+    }
+    let from_signed = write(&signed, None, 1).await;
+    assert_eq!(
+        read(&private, &from_signed).await,
+        None,
+        "signed is not private"
+    );
+    let from_private = write(&private, None, 2).await;
+    assert!(
+        !from_private.contains(&from_signed[8..]),
+        "the private value hides the token"
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_cookie_is_moved_into_ours_and_removed() {
+    let store = Arc::new(MemoryStore::new());
+    let config = Arc::new(SessionConfig::new(store.clone()).legacy_cookie("id"));
+    let ours = write(&config, None, 5).await;
+    let token = ours.split_once('=').unwrap().1.to_owned();
+
+    let session = RequestSession::start(&config, [format!("id={token}").as_str()]);
+    assert_eq!(session.get::<i64>("n").await.unwrap(), Some(5));
+    let finished = session.finish(false).await;
+    let names: Vec<_> = finished
+        .set_cookies
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, vec![format!("session={token}"), "id=".to_owned()]);
+
+    // Ours wins when both come; the legacy one is still removed.
+    let other = write(&config, None, 6).await;
+    let session = RequestSession::start(&config, [format!("id={token}; {other}").as_str()]);
+    assert_eq!(session.get::<i64>("n").await.unwrap(), Some(6));
+    let finished = session.finish(false).await;
+    assert_eq!(finished.set_cookies.len(), 1);
+    assert!(finished.set_cookies[0].starts_with("id=;"));
+}
