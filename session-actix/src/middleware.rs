@@ -98,16 +98,18 @@ where
         req.extensions_mut().insert(Session::new(session.clone()));
         let service = self.service.clone();
         Box::pin(async move {
-            let response = match service.call(req).await {
-                Ok(response) => response,
+            match service.call(req).await {
+                Ok(response) => Ok(finish(session, response).await),
                 Err(error) => {
-                    // An error no handler turned into a response: nothing of the request
-                    // is saved, as after a server error.
+                    // An error no handler turned into a response (an inner middleware's):
+                    // nothing deferred is saved, as after a server error. The request is
+                    // gone with it, so no response can carry a cookie: a session an
+                    // `update` created stays unknown to the client (and expires idle), and
+                    // the cookie of a `delete`d one goes at its next request.
                     session.finish(true).await;
-                    return Err(error);
+                    Err(error)
                 }
-            };
-            Ok(finish(session, response).await)
+            }
         })
     }
 }
@@ -130,11 +132,19 @@ async fn finish<B>(
         }
         None => response.map_into_left_body(),
     };
-    for cookie in finished.set_cookies {
+    append_cookies(&mut response, finished.set_cookies);
+    response
+}
+
+/// Appends `Set-Cookie` headers, marked sensitive (they hold tokens).
+fn append_cookies<B>(response: &mut ServiceResponse<B>, cookies: Vec<String>) {
+    for cookie in cookies {
         match HeaderValue::from_str(&cookie) {
-            Ok(value) => response.headers_mut().append(header::SET_COOKIE, value),
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
             Err(_) => tracing::error!("session cookie is not a valid header value"),
         }
     }
-    response
 }

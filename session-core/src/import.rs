@@ -8,16 +8,25 @@
 //! use it, so no duplicate session exists and no change made through one of them is lost.
 //!
 //! A source's copy is removed once imported ([`AfterImport::Remove`], the default), so an
-//! old cookie can never bring a session back after a logout, a rotation or an expiry here.
-//! [`AfterImport::Keep`] leaves it until its own expiry, for rolling back to the old
-//! application; then every delete and rotation here also removes the source's copy, and a
-//! session that expires here while the source still holds it is imported again, with the
-//! source's (older) content.
+//! old cookie cannot bring a session back after a logout, a rotation or an expiry here.
+//! Every delete and rotation here removes the source's copy as well (one more command each),
+//! which also covers a removal at import that failed.
+//!
+//! [`AfterImport::Keep`] leaves the copy until its own expiry, for rolling back to the old
+//! application, and is meant for a short window. A logout or rotation of one session
+//! removes its copy, but a session that ends here without its token (an idle expiry, or
+//! [`delete_all_of`](SessionStore::delete_all_of), which knows handles only) is imported
+//! again from the kept copy, with its older content, while that copy lives.
 //!
 //! # Cost
-//! Nothing for a session that exists here. A miss (a client presenting a token this store
+//! Nothing for a read or write of a session that exists here; a delete or rotation costs
+//! one more command (the source's removal). A miss (a client presenting a token this store
 //! does not know) costs one read of the source and a second try of the operation; an import
 //! adds the create and the source's removal, once per session.
+//!
+//! A source's session that this store's limits refuse, or that cannot be read, is not
+//! imported: the error is logged and the client starts a fresh session, rather than being
+//! answered an error on every request until the source's copy expires.
 
 use std::fmt;
 
@@ -88,7 +97,9 @@ pub enum AfterImport {
     #[default]
     Remove,
     /// Kept until its own expiry, for a rollback to the old application (which then sees
-    /// the session as it was at import). Deletes and rotations here remove it too.
+    /// the session as it was at import). A delete or rotation here removes it; a session
+    /// that expires here, or ends by [`delete_all_of`](SessionStore::delete_all_of), is
+    /// imported again from it while it lives. For a short window only.
     Keep,
 }
 
@@ -128,32 +139,57 @@ impl<S: SessionStore, L: Source> Importing<S, L> {
     /// have imported (and removed the source's copy) between the miss and the fetch.
     #[tracing::instrument(level = "debug", name = "session.import", skip_all, fields(handle = %token.handle()))]
     async fn import(&self, token: &SessionToken) -> Result<()> {
-        let Some(new) = self.source.fetch(token).await? else {
+        let fetched = match self.source.fetch(token).await {
+            Ok(fetched) => fetched,
+            Err(error) if unimportable(&error) => {
+                tracing::error!(handle = %token.handle(), %error, "the source's session cannot be read; the client starts a fresh session");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(new) = fetched else {
             return Ok(());
         };
-        match self.store.create_with_token(token, new).await? {
-            Some(_) => {
+        match self.store.create_with_token(token, new).await {
+            Ok(Some(_)) => {
                 tracing::info!(handle = %token.handle(), "session imported from the source");
                 if self.after == AfterImport::Remove
                     && let Err(error) = self.source.remove(token).await
                 {
                     // The session is imported; the copy left behind is removed by the next
-                    // delete or rotation here, as with `Keep`.
+                    // delete or rotation here.
                     tracing::warn!(handle = %token.handle(), %error, "imported session not removed from the source");
                 }
             }
-            None => tracing::debug!("session imported by a concurrent request"),
+            Ok(None) => tracing::debug!("session imported by a concurrent request"),
+            // A session this store's limits refuse (too large, a bad name): answering the
+            // error on every request of the client would lock it out until the source's
+            // copy expires, so it starts afresh, and the loss is logged.
+            Err(error) if unimportable(&error) => {
+                tracing::error!(handle = %token.handle(), %error, "the source's session breaks this store's limits; the client starts a fresh session");
+            }
+            Err(error) => return Err(error),
         }
         Ok(())
     }
 
-    /// Removes the source's copy when one may remain after the session changed hands here.
-    async fn forget_source(&self, token: &SessionToken) -> Result<bool> {
-        match self.after {
-            AfterImport::Keep => self.source.remove(token).await,
-            AfterImport::Remove => Ok(false),
-        }
+    /// Removes the source's copy before a logout or login here, so a failure changes
+    /// nothing and the copy can never be imported again afterwards.
+    async fn remove_source(&self, token: &SessionToken) -> Result<bool> {
+        self.source.remove(token).await
     }
+}
+
+/// Errors that say the source's session can never be imported (as opposed to a store that
+/// is down for now).
+fn unimportable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Corrupt(_)
+            | Error::LimitExceeded { .. }
+            | Error::InvalidInput(_)
+            | Error::Encode { .. }
+    )
 }
 
 /// Runs `$op` on the store; on a miss, imports and runs it once more.
@@ -211,23 +247,38 @@ impl<S: SessionStore, L: Source> SessionStore for Importing<S, L> {
         read_through!(self, token, self.store.touch(token).await, miss: Err(Error::NotFound { .. }))
     }
 
-    /// Deletes the session here and, when it was never imported or the source's copy is
-    /// kept, there too: a logout ends the session wherever it lives.
+    /// Deletes the session wherever it lives: the source's copy first (if that fails,
+    /// nothing changed), then the session here. A logout that comes before any import
+    /// leaves a tombstone here, so a request that fetched the source's copy just before
+    /// cannot import it afterwards.
     async fn delete(&self, token: &SessionToken) -> Result<bool> {
+        let there = self.remove_source(token).await?;
         let here = self.store.delete(token).await?;
-        let there = if here {
-            self.forget_source(token).await?
-        } else {
-            self.source.remove(token).await?
-        };
+        if there && !here {
+            // Claim the token and end it (or end what a concurrent import just created):
+            // the tombstone refuses any import still in flight.
+            if self
+                .store
+                .create_with_token(token, NewSession::new())
+                .await?
+                .is_none()
+            {
+                tracing::debug!("a concurrent import landed first; ending it");
+            }
+            self.store.delete(token).await?;
+        }
         Ok(here || there)
     }
 
-    /// Rotates the session (imported first if need be); with [`AfterImport::Keep`] the
-    /// source's copy under the old token goes too, so it cannot be imported again.
+    /// Rotates the session (imported first if need be), then removes the source's copy
+    /// under the old token, so it can never be imported again once the forward ends (the
+    /// old token could be one an attacker planted). A failure of that removal is logged,
+    /// not answered: the login stands.
     async fn rotate(&self, token: &SessionToken) -> Result<SessionToken> {
         let new = read_through!(self, token, self.store.rotate(token).await, miss: Err(Error::NotFound { .. }))?;
-        self.forget_source(token).await?;
+        if let Err(error) = self.remove_source(token).await {
+            tracing::error!(handle = %token.handle(), %error, "the source's copy of a rotated session was not removed");
+        }
         Ok(new)
     }
 

@@ -125,8 +125,9 @@ impl SessionRecord {
 /// A session's metadata without its attributes: one line of a "your devices" page, as
 /// [`summaries_of`](crate::SessionStore::summaries_of) lists a principal's live sessions.
 ///
-/// It carries no attributes because such a page needs none, and a listing should neither
-/// transfer nor expose what sessions hold (carts, tokens of other services). The
+/// It carries no attributes because such a page needs none, and a listing should not hand
+/// on what sessions hold (carts, tokens of other services; on Redis a small session is
+/// still read whole, one `GET`, and its attributes dropped). The
 /// [`handle`](SessionSummary::handle) names the session without being a credential (it
 /// cannot be turned back into the token), so it is safe to show.
 ///

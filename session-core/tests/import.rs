@@ -134,3 +134,72 @@ async fn an_unknown_token_stays_unknown_and_a_known_one_costs_no_fetch() {
         "a known session costs no fetch"
     );
 }
+
+/// A source whose fetch waits at a gate after reading, so a test can run another request
+/// between a fetch and the create that follows it.
+#[derive(Debug, Clone)]
+struct Gated {
+    old: Old,
+    fetched: Arc<tokio::sync::Notify>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+impl Source for Gated {
+    async fn fetch(&self, token: &SessionToken) -> Result<Option<NewSession>> {
+        let fetched = self.old.fetch(token).await;
+        self.fetched.notify_one();
+        self.gate.notified().await;
+        fetched
+    }
+
+    async fn remove(&self, token: &SessionToken) -> Result<bool> {
+        self.old.remove(token).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_between_an_imports_fetch_and_its_create_wins() {
+    let token = SessionToken::generate();
+    let source = Gated {
+        old: Old::with(&token, 1),
+        fetched: Arc::default(),
+        gate: Arc::default(),
+    };
+    let store = Arc::new(Importing::new(MemoryStore::new(), source.clone()));
+    let load = {
+        let (store, token) = (store.clone(), token.clone());
+        tokio::spawn(async move { store.load(&token).await })
+    };
+    source.fetched.notified().await;
+    // The logout: nothing here yet, the source's copy removed, the token claimed and ended.
+    assert!(store.delete(&token).await.unwrap());
+    // The import that fetched before the logout now finds the token taken (a tombstone),
+    // and its second try of the load finds no live session.
+    source.gate.notify_one();
+    assert!(load.await.unwrap().unwrap().is_none(), "the logout stands");
+    assert!(store.load_read_only(&token).await.unwrap().is_none());
+}
+
+/// A source's session that breaks this store's limits is not imported: the client starts
+/// afresh instead of getting an error on every request.
+#[tokio::test]
+async fn an_unimportable_session_is_a_miss_not_an_error() {
+    #[derive(Debug)]
+    struct BadName;
+    impl Source for BadName {
+        async fn fetch(&self, _: &SessionToken) -> Result<Option<NewSession>> {
+            Ok(Some(NewSession::new().put_bytes("", b"1".to_vec())))
+        }
+        async fn remove(&self, _: &SessionToken) -> Result<bool> {
+            Ok(false)
+        }
+    }
+    let store = Importing::new(MemoryStore::new(), BadName);
+    assert!(
+        store
+            .load(&SessionToken::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

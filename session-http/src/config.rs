@@ -318,7 +318,8 @@ impl SessionConfig {
 
     /// Signs the cookie with `key` (HMAC-SHA256): a cookie with a bad signature counts as
     /// absent. Tokens are unguessable anyway; signing lets you rotate the key to invalidate
-    /// every cookie at once.
+    /// every cookie at once (not while a [`legacy_cookie`](SessionConfig::legacy_cookie)
+    /// is read, which takes raw tokens).
     pub fn signed(mut self, key: Key) -> Self {
         self.cookie.key = Some((key, Protection::Signed));
         self
@@ -327,7 +328,8 @@ impl SessionConfig {
     /// Encrypts and authenticates the cookie with `key` (AES-256-GCM), as actix-session does
     /// by default: a cookie that does not decrypt counts as absent. The token is random and
     /// means nothing outside the store, so encryption hides nothing that signing does not
-    /// protect; it is here for policies that ask for it.
+    /// protect; it is here for policies that ask for it. As with signing, a
+    /// [`legacy_cookie`](SessionConfig::legacy_cookie) read meanwhile takes raw tokens.
     pub fn private(mut self, key: Key) -> Self {
         self.cookie.key = Some((key, Protection::Private));
         self
@@ -339,8 +341,14 @@ impl SessionConfig {
     /// this configuration's path and domain). Pair it with a store that imports the old
     /// library's sessions ([`Importing`](session_core::import::Importing)), so a signed-in
     /// user stays signed in across the switch. The old cookie is read unsigned, as
-    /// tower-sessions' default writes it. Remove this setting once the old sessions have
-    /// expired.
+    /// tower-sessions' default writes it. A token that names no live session (here or, by
+    /// import, in the old store) is not handed over. Remove this setting once the old
+    /// sessions have expired.
+    ///
+    /// While it is on, [`signed`](SessionConfig::signed) and
+    /// [`private`](SessionConfig::private) protect less: a raw token presented in the old
+    /// cookie is accepted for any live session, and the response hands it over in a
+    /// protected cookie, so rotating the key does not invalidate a token someone kept.
     ///
     /// ```
     /// # use session_core::MemoryStore;

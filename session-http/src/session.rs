@@ -709,8 +709,8 @@ impl RequestSession {
 }
 
 /// What the end of a request decided (see [`RequestSession::finish`]): what a framework's
-/// middleware writes into the response.
-#[derive(Debug)]
+/// middleware writes into the response. Its `Debug` leaves the cookies' values out: they
+/// are tokens.
 #[non_exhaustive]
 pub struct Finished {
     /// The `Set-Cookie` header values the response carries: ours when it changes, and the
@@ -720,6 +720,21 @@ pub struct Finished {
     pub error: Option<Error>,
     /// What the configuration says to do then.
     save_failure: SaveFailure,
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .set_cookies
+            .iter()
+            .map(|c| c.split('=').next().unwrap_or_default())
+            .collect();
+        f.debug_struct("Finished")
+            .field("set_cookies (names)", &names)
+            .field("error", &self.error)
+            .field("save_failure", &self.save_failure)
+            .finish()
+    }
 }
 
 impl Finished {
@@ -793,11 +808,32 @@ impl RequestSession {
                 Err(error) => Err(error),
             };
         }
+        if outcome.is_ok()
+            && state.from_legacy
+            && !state.touched
+            && !state.deleted
+            && let Some(token) = state.token.clone()
+        {
+            // The token came in the legacy cookie and nothing checked it: it goes into our
+            // cookie only if it names a live session (importing it, through an importing
+            // store). Once per client: from then on it comes in our cookie.
+            match self.inner.config.store.load_read_only(&token).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    state.token = None;
+                    state.stale_cookie = true;
+                }
+                Err(error) => outcome = Err(error),
+            }
+        }
         let mut set_cookies = Vec::new();
         if !leave_cookie {
             set_cookies.extend(self.cookie_change(&state));
         }
-        if state.legacy_cookie {
+        // When another request rotated the session, the legacy cookie stays until that
+        // request's response hands over the new token: this client keeps a token that
+        // forwards in the meantime.
+        if state.legacy_cookie && !leave_cookie {
             set_cookies.extend(self.inner.config.cookie.remove_legacy_cookie());
         }
         let save_failure = self.inner.config.save_failure;

@@ -86,3 +86,27 @@ async fn a_legacy_cookie_is_moved_into_ours_and_removed() {
     assert_eq!(finished.set_cookies.len(), 1);
     assert!(finished.set_cookies[0].starts_with("id=;"));
 }
+
+#[tokio::test]
+async fn a_legacy_token_nobody_checked_is_handed_over_only_if_it_names_a_session() {
+    let store = Arc::new(MemoryStore::new());
+    let config = Arc::new(SessionConfig::new(store).legacy_cookie("id"));
+    let live = write(&config, None, 1).await;
+    let live = live.split_once('=').unwrap().1.to_owned();
+    let dead = session_core::SessionToken::generate().expose();
+    for (token, handed) in [(live.as_str(), true), (dead.as_str(), false)] {
+        // A request whose handler never touches the session.
+        let session = RequestSession::start(&config, [format!("id={token}").as_str()]);
+        let finished = session.finish(false).await;
+        let ours = finished
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("session={token}")));
+        assert_eq!(ours, handed, "{token}");
+        assert!(finished.set_cookies.iter().any(|c| c.starts_with("id=;")));
+        assert!(
+            !format!("{finished:?}").contains(token),
+            "Debug hides tokens"
+        );
+    }
+}

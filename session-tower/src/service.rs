@@ -222,7 +222,9 @@ async fn finish<B: From<String>>(
     }
     for cookie in finished.set_cookies {
         match HeaderValue::from_str(&cookie) {
-            Ok(value) => {
+            Ok(mut value) => {
+                // It holds a token: kept out of logs that print headers.
+                value.set_sensitive(true);
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
             Err(_) => tracing::error!("session cookie is not a valid header value"),
