@@ -13,6 +13,13 @@ pub(crate) fn status(code: u16) -> StatusCode {
 /// A [`session_core::Error`] as a response, so handlers can use `?` on session calls, with
 /// the status of the one policy (`409`, `400`, `503` or `500`; see
 /// [`session_http::status_of`]). The body names the error; it never holds a token.
+///
+/// ```
+/// use actix_web::ResponseError;
+/// use session_actix::SessionError;
+/// let error = SessionError(session_core::Error::Conflict { current_version: 4 });
+/// assert_eq!(error.status_code().as_u16(), 409);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct SessionError(#[from] pub session_core::Error);

@@ -105,6 +105,26 @@ pub enum AfterImport {
 
 /// A store that imports a session from a [`Source`] when a token is unknown to it. See the
 /// [module docs](self).
+///
+/// ```
+/// use session_core::import::{AfterImport, Importing, Source};
+/// use session_core::{MemoryStore, NewSession, Result, SessionStore, SessionToken};
+///
+/// /// An old store that knows nothing (a stand-in for tower-sessions-redis-store).
+/// #[derive(Debug)]
+/// struct Empty;
+/// impl Source for Empty {
+///     async fn fetch(&self, _: &SessionToken) -> Result<Option<NewSession>> { Ok(None) }
+///     async fn remove(&self, _: &SessionToken) -> Result<bool> { Ok(false) }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // Keep the old records for a rollback window.
+/// let store = Importing::new(MemoryStore::new(), Empty).after_import(AfterImport::Keep);
+/// let created = store.create(NewSession::new()).await?; // new sessions are ours alone
+/// assert!(store.store().load(&created.token).await?.is_some());
+/// # Ok::<_, session_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct Importing<S, L> {
     store: S,

@@ -134,6 +134,21 @@ impl SessionRecord {
 /// `#[non_exhaustive]` so that fields can be added (say, the principal) without breaking
 /// code that reads these: outside this crate a summary is made from a record
 /// (`SessionSummary::from(&record)`), never as a struct literal.
+///
+/// ```
+/// use session_core::{MemoryStore, NewSession, SessionStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let phone = store.create(NewSession::new().principal("ann")).await?;
+/// store.create(NewSession::new().principal("ann")).await?;
+/// let devices = store.summaries_of("ann").await?;
+/// assert_eq!(devices.len(), 2);
+/// let this = devices.iter().find(|d| d.handle == phone.token.handle()).unwrap();
+/// assert_eq!(this.created_at, phone.session.created_at);
+/// assert!(this.expires_at > this.last_access);
+/// # Ok::<_, session_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionSummary {

@@ -330,6 +330,13 @@ impl SessionConfig {
     /// means nothing outside the store, so encryption hides nothing that signing does not
     /// protect; it is here for policies that ask for it. As with signing, a
     /// [`legacy_cookie`](SessionConfig::legacy_cookie) read meanwhile takes raw tokens.
+    ///
+    /// ```
+    /// use session_core::MemoryStore;
+    /// use session_http::{Key, SessionConfig};
+    /// // The same key on every server (here a fresh one; load yours from a secret store).
+    /// let config = SessionConfig::new(MemoryStore::new()).private(Key::generate());
+    /// ```
     pub fn private(mut self, key: Key) -> Self {
         self.cookie.key = Some((key, Protection::Private));
         self

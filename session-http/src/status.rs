@@ -33,6 +33,14 @@ pub fn status_of(error: &Error) -> u16 {
 /// The status of a handler's session error, logged: at `error` for a server error (the
 /// handler's mistake, or Redis), at `warn` otherwise. The body a framework answers with is
 /// [`error_message`].
+///
+/// ```
+/// use session_core::Error;
+/// let error = Error::Timeout;
+/// assert_eq!(session_http::report(&error), 503); // and logged at `error`
+/// assert_eq!(session_http::error_message(&error), "session error: timed out\n");
+/// assert!(session_http::unsaved_message(&error).starts_with("session changes were not saved"));
+/// ```
 pub fn report(error: &Error) -> u16 {
     let status = status_of(error);
     if status >= 500 {

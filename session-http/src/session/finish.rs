@@ -38,6 +38,25 @@ impl Finished {
     /// The response that replaces the handler's, as its status and plain-text body: when
     /// the changes were not saved under [`SaveFailure::Fail`], so a client is never told
     /// "done" for a change that was lost. `None`: send the handler's response.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use session_core::{Limits, MemoryStore, Policy, SystemClock};
+    /// use session_http::{RequestSession, SessionConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // Sessions of at most 64 bytes: a save of more breaks the limit.
+    /// let limits = Limits { max_session_bytes: 64, ..Limits::default() };
+    /// let store = MemoryStore::with(Policy { limits, ..Policy::default() }, Arc::new(SystemClock))?;
+    /// let config = Arc::new(SessionConfig::new(store));
+    /// let session = RequestSession::start(&config, []);
+    /// session.insert("note", &"x".repeat(100)).await?;
+    /// let finished = session.finish(false).await;
+    /// let (status, body) = finished.replacement().expect("the handler's response is replaced");
+    /// assert_eq!(status, 400);
+    /// assert!(body.starts_with("session changes were not saved"));
+    /// # Ok::<_, session_core::Error>(()) }).unwrap();
+    /// ```
     pub fn replacement(&self) -> Option<(u16, String)> {
         match (&self.error, self.save_failure) {
             (Some(error), SaveFailure::Fail) => {
