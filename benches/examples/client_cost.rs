@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Arguments: a standalone Redis URL, a subject (`ours-redis`, `ours-fred`, `raw-redis`,
-//! `script-floor`, `raw-fred`, `tower-sessions`, `actix-session`), an operation (`load` of a 1 × 32 B session, `load10` of 10 × 100 B, `cycle`
+//! `script-floor`, `raw-fred`, `tower-sessions`, `tower-sessions-compat`,
+//! `tower-sessions-compat-fred`, `actix-session`), an operation (`load` of a 1 × 32 B session, `load10` of 10 × 100 B, `cycle`
 //! of 1 × 32 B) and the number of operations (default 2000). It prints the operations run; the
 //! counts come from valgrind (subtract a run with 0 operations for the fixed cost). Only
 //! keys under this run's namespace are written, and they are deleted at the end.
@@ -67,7 +68,15 @@ async fn main() -> Result<(), Error> {
             run(raw, op, ops).await?
         }
         "raw-fred" => run(raw_fred::connect(url, &namespace).await?, op, ops).await?,
-        "tower-sessions" => run(tower::connect(url).await?, op, ops).await?,
+        "tower-sessions" => run(tower::peer(url, "tower-sessions").await?, op, ops).await?,
+        "tower-sessions-compat" => {
+            let compat = tower::compat_redis(url, &namespace, "tower-sessions-compat").await?;
+            run(compat, op, ops).await?
+        }
+        "tower-sessions-compat-fred" => {
+            let compat = tower::compat_fred(url, &namespace, "tower-sessions-compat-fred").await?;
+            run(compat, op, ops).await?
+        }
         "actix-session" => run(actix::connect(url, &namespace).await?, op, ops).await?,
         other => return Err(format!("unknown subject {other}").into()),
     };

@@ -15,7 +15,8 @@ pub enum BenchError {
     /// fred (the raw subject) failed.
     #[error("fred: {0}")]
     Fred(#[from] fred::error::Error),
-    /// A peer store (tower-sessions, actix-session) failed; its error as text.
+    /// A peer store (tower-sessions, actix-session) or the compatibility store
+    /// (tower-sessions-compat) failed; its error as text.
     #[error("{store}: {message}")]
     Peer {
         /// Which peer.

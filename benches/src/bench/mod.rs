@@ -9,7 +9,8 @@
 //! hardly do, so they are reported too. The lost-update comparison shows what the deltas buy.
 //!
 //! Layout: [`plan`] (what to run), [`subject`] (the interface), one module per subject
-//! family ([`ours`], [`raw`] with [`raw_redis`] and [`raw_fred`], [`tower`], [`actix`]),
+//! family ([`ours`], [`raw`] with [`raw_redis`] and [`raw_fred`], [`tower`] for
+//! tower-sessions and the compatibility store over ours, [`actix`]),
 //! [`deploy`] (the Redis under test), [`runner`] (throughput cells), [`cost`] and
 //! [`metrics`] (Redis' own accounting), [`lost`] (lost updates), [`suite`] (one topology's
 //! run), [`targets`] and [`report`] (the Markdown).

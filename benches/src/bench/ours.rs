@@ -29,25 +29,38 @@ fn settings(url: &str, namespace: &str) -> Settings {
     settings
 }
 
-/// Our redis-rs store on `url`, keys under `namespace`, default policy.
-pub async fn redis(url: &str, namespace: &str) -> Result<Ours<RedisTransport>> {
+/// Our redis-rs store on `url`, keys under `namespace`, default policy, over a counting
+/// transport: the store of `ours-redis`, and the one `tower-sessions-compat` wraps.
+pub async fn redis_store(url: &str, namespace: &str) -> Result<Store<Counting<RedisTransport>>> {
     let settings = settings(url, namespace);
     let transport = RedisStoreBuilder::from_settings(settings.clone())
         .build_transport()
         .await?;
+    Ok(settings.into_store(Counting::new(transport))?)
+}
+
+/// Our fred store on `url` (one client, as the builder's default), keys under `namespace`,
+/// over a counting transport: the store of `ours-fred`, and the one
+/// `tower-sessions-compat-fred` wraps.
+pub async fn fred_store(url: &str, namespace: &str) -> Result<Store<Counting<FredTransport>>> {
+    let settings = settings(url, namespace);
+    let transport = FredStoreBuilder::from_settings(settings.clone())
+        .build_transport()
+        .await?;
+    Ok(settings.into_store(Counting::new(transport))?)
+}
+
+/// Our redis-rs store on `url`, keys under `namespace`, default policy.
+pub async fn redis(url: &str, namespace: &str) -> Result<Ours<RedisTransport>> {
     Ok(Ours {
-        store: settings.into_store(Counting::new(transport))?,
+        store: redis_store(url, namespace).await?,
     })
 }
 
 /// Our fred store on `url` (one client, as the builder's default), keys under `namespace`.
 pub async fn fred(url: &str, namespace: &str) -> Result<Ours<FredTransport>> {
-    let settings = settings(url, namespace);
-    let transport = FredStoreBuilder::from_settings(settings.clone())
-        .build_transport()
-        .await?;
     Ok(Ours {
-        store: settings.into_store(Counting::new(transport))?,
+        store: fred_store(url, namespace).await?,
     })
 }
 

@@ -30,13 +30,18 @@ pub enum SubjectKind {
     CheckFloor,
     /// `tower-sessions-redis-store` 0.16 (fred), at its store level.
     TowerSessions,
+    /// session-tower's compatibility store (tower-sessions 0.14's `SessionStore` over our
+    /// stores) over our redis-rs store, driven as tower-sessions is.
+    TowerSessionsCompat,
+    /// The compatibility store over our fred store (tower-sessions-redis-store's client).
+    TowerSessionsCompatFred,
     /// `actix-session` 0.11's `RedisSessionStore` (its own redis-rs 0.32).
     ActixSession,
 }
 
 impl SubjectKind {
     /// Every subject, in report order.
-    pub const ALL: [SubjectKind; 8] = [
+    pub const ALL: [SubjectKind; 10] = [
         SubjectKind::OursRedis,
         SubjectKind::OursFred,
         SubjectKind::RawRedis,
@@ -44,6 +49,23 @@ impl SubjectKind {
         SubjectKind::ScriptFloor,
         SubjectKind::CheckFloor,
         SubjectKind::TowerSessions,
+        SubjectKind::TowerSessionsCompat,
+        SubjectKind::TowerSessionsCompatFred,
+        SubjectKind::ActixSession,
+    ];
+
+    /// The subjects of a `--quick` run (the CI smoke test): all but
+    /// tower-sessions-compat-fred, which adds about 10 s to it and runs the same code as
+    /// tower-sessions-compat over the fred store that ours-fred exercises already.
+    pub const QUICK: [SubjectKind; 9] = [
+        SubjectKind::OursRedis,
+        SubjectKind::OursFred,
+        SubjectKind::RawRedis,
+        SubjectKind::RawFred,
+        SubjectKind::ScriptFloor,
+        SubjectKind::CheckFloor,
+        SubjectKind::TowerSessions,
+        SubjectKind::TowerSessionsCompat,
         SubjectKind::ActixSession,
     ];
 
@@ -57,13 +79,24 @@ impl SubjectKind {
             SubjectKind::ScriptFloor => "script-floor",
             SubjectKind::CheckFloor => "check-floor",
             SubjectKind::TowerSessions => "tower-sessions",
+            SubjectKind::TowerSessionsCompat => "tower-sessions-compat",
+            SubjectKind::TowerSessionsCompatFred => "tower-sessions-compat-fred",
             SubjectKind::ActixSession => "actix-session",
         }
     }
 
-    /// Whether this is one of our stores.
+    /// Whether this is one of our stores (the compatibility store is not: it is judged
+    /// against tower-sessions only, and may lose updates by design).
     pub fn is_ours(self) -> bool {
         matches!(self, SubjectKind::OursRedis | SubjectKind::OursFred)
+    }
+
+    /// Whether this is the compatibility store (tower-sessions' `SessionStore` over ours).
+    pub fn is_compat(self) -> bool {
+        matches!(
+            self,
+            SubjectKind::TowerSessionsCompat | SubjectKind::TowerSessionsCompatFred
+        )
     }
 
     /// Whether this is a peer store (a session store in use today).
@@ -300,5 +333,14 @@ mod tests {
             assert!(attrs.iter().all(|(_, v)| v.is_ascii()));
         }
         assert_ne!(value(8, 0), value(8, 1));
+    }
+
+    #[test]
+    fn a_quick_run_leaves_out_only_the_compatibility_store_over_fred() {
+        let left_out: Vec<SubjectKind> = SubjectKind::ALL
+            .into_iter()
+            .filter(|k| !SubjectKind::QUICK.contains(k))
+            .collect();
+        assert_eq!(left_out, [SubjectKind::TowerSessionsCompatFred]);
     }
 }

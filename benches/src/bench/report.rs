@@ -76,13 +76,30 @@ fn describe(kind: SubjectKind) -> &'static str {
              less: the floor of any such store over redis-rs"
         }
         SubjectKind::CheckFloor => {
-            "script-floor whose script first checks that the session is live, with the least              read that tells (`GETRANGE` of a packed record's state byte, `HEXISTS` of a hashed              one's record), and answers an error when it is not: the floor of any store whose              saves keep tombstones and expiry; measured for apply, cycle and narrow only"
+            "script-floor whose script first checks that the session is live, with the least \
+             read that tells (`GETRANGE` of a packed record's state byte, `HEXISTS` of a hashed \
+             one's record), and answers an error when it is not: the floor of any store whose \
+             saves keep tombstones and expiry; measured for apply, cycle and narrow only"
         }
         SubjectKind::TowerSessions => {
             "`tower-sessions-redis-store` 0.16.0 (tower-sessions-core 0.14, fred 10, one client) \
              at its store level: load `GET`; apply = whole record `save` (`SET XX EXAT`); cycle \
              = `load` + change + `save`; rotate = `delete` + `create` (`SET NX EXAT`), as \
              `cycle_id` + `save`; the record is MessagePack in one string key"
+        }
+        SubjectKind::TowerSessionsCompat => {
+            "session-tower's compatibility store (`tower_sessions_compat::TowerSessionsStore`, \
+             tower-sessions-core 0.14's `SessionStore`) over our `RedisStore` (the ours-redis \
+             store), driven exactly as tower-sessions is (the same subject code): load = our \
+             `load`; save = one delta of what differs from the request's own load (`apply`; \
+             without a load first, as in apply, a `load_read_only` then the delta); rotate = \
+             `delete` + `create`; the session is in our layout. Judged against tower-sessions \
+             only (Redis CPU per cycle); it may lose updates when requests on one store overlap \
+             (its docs), so the lost-update target is not its"
+        }
+        SubjectKind::TowerSessionsCompatFred => {
+            "the compatibility store over our `FredStore` (the ours-fred store; fred is \
+             tower-sessions-redis-store's client too), otherwise as tower-sessions-compat"
         }
         SubjectKind::ActixSession => {
             "`actix-session` 0.11.0 `RedisSessionStore` (its own redis-rs 0.32, one \
@@ -200,8 +217,10 @@ fn subjects(w: &mut String, plan: &Plan, all: &[Results]) {
     }
     let _ = writeln!(
         w,
-        "\nPeers have no partial read, so their narrow cycle is their full cycle (marked `= \
-         cycle` and not measured twice) and their load-some is n/a.\n"
+        "\nPeers and the compatibility store (tower-sessions' interface) have no partial read, \
+         so their narrow cycle is their full cycle (marked `= cycle` and not measured twice) \
+         and their load-some is n/a. Every tower-sessions save stamps the record's expiry as \
+         `Session::save` does with `Expiry::OnInactivity(30 min)`.\n"
     );
 }
 
@@ -214,7 +233,9 @@ fn targets_section(w: &mut String, checks: &[Check]) {
          peers configured to slide the idle expiry (their default configuration, which does \
          not slide, is shown for information only); the 1-attribute cycle against the peers \
          and the script floor, and its Redis CPU; narrow cycle and apply on 100 x 1 KiB; Redis \
-         memory per session; and no lost updates. Judged from the numbers below; \"at N \
+         memory per session; and no lost updates. The compatibility store \
+         (tower-sessions-compat, -fred) has one target of its own: Redis CPU per 1-attribute \
+         cycle <= 1.5 x tower-sessions'. Judged from the numbers below; \"at N \
          tasks\" targets use the largest concurrency of the run (256 in a full run), the other \
          concurrencies are listed for reference. Throughput targets compare medians: each \
          cell they use was measured in the matrix and again in the target rounds (see \
@@ -256,6 +277,14 @@ fn ratio_pairs(plan: &Plan) -> Vec<(SubjectKind, SubjectKind)> {
             }
         }
     }
+    for compat in [
+        SubjectKind::TowerSessionsCompat,
+        SubjectKind::TowerSessionsCompatFred,
+    ] {
+        if has(compat) && has(SubjectKind::TowerSessions) {
+            pairs.push((compat, SubjectKind::TowerSessions));
+        }
+    }
     pairs
 }
 
@@ -278,7 +307,8 @@ fn throughput(w: &mut String, plan: &Plan, r: &Results) {
     let _ = writeln!(
         w,
         "### Throughput and latency\n\nEach cell: operations per second (latency p50 / p99 in \
-         ms). Ratios are throughput ratios (> 1: ours faster).\n"
+         ms). Ratios are throughput ratios (> 1: ours faster; for tower-sessions-compat / \
+         tower-sessions, > 1: the compatibility store faster).\n"
     );
     let pairs = ratio_pairs(plan);
     let mut problems = Vec::new();
@@ -594,7 +624,8 @@ fn notes(w: &mut String, cpus: usize) {
          `ConnectionManager`, raw-redis a `MultiplexedConnection` (`ClusterConnection` on the \
          cluster), ours-fred, raw-fred and tower-sessions one fred client configured from the \
          same URL (tower-sessions and raw-fred with fred's default options), actix-session its \
-         `ConnectionManager`.\n\
+         `ConnectionManager`; tower-sessions-compat and -fred the store of ours-redis and \
+         ours-fred (their own instance, built the same way).\n\
          - Expiry: ours slide the idle expiry on load, writing a touch only when the last one \
          is older than the policy's touch interval (60 s by default, so never within a cell); \
          tower-sessions and actix-session, used at store level, do not extend expiry on load \

@@ -135,6 +135,8 @@ fn namespace(kind: SubjectKind, run: &str) -> Option<String> {
         SubjectKind::ScriptFloor => "sf",
         SubjectKind::CheckFloor => "cf",
         SubjectKind::ActixSession => "ac",
+        SubjectKind::TowerSessionsCompat => "tc",
+        SubjectKind::TowerSessionsCompatFred => "tf",
         SubjectKind::TowerSessions => return None,
     };
     Some(format!("sb{run}{short}"))
@@ -156,7 +158,13 @@ async fn build(kind: SubjectKind, target: &Target, run: &str) -> Result<Box<dyn 
             Erased::boxed(kind, raw_redis::connect(url, &ns, Save::Checked).await?)
         }
         SubjectKind::RawFred => Erased::boxed(kind, raw_fred::connect(url, &ns).await?),
-        SubjectKind::TowerSessions => Erased::boxed(kind, tower::connect(url).await?),
+        SubjectKind::TowerSessions => Erased::boxed(kind, tower::peer(url, kind.name()).await?),
+        SubjectKind::TowerSessionsCompat => {
+            Erased::boxed(kind, tower::compat_redis(url, &ns, kind.name()).await?)
+        }
+        SubjectKind::TowerSessionsCompatFred => {
+            Erased::boxed(kind, tower::compat_fred(url, &ns, kind.name()).await?)
+        }
         SubjectKind::ActixSession => {
             Erased::boxed(kind, actix::connect(url, &format!("{ns}:")).await?)
         }
@@ -400,10 +408,11 @@ impl Results {
         }
     }
 
-    /// How many steps of our stores and the floors failed: setup, a cell or an operation in
-    /// one, a cost run or a cycle in one, a memory reading, a lost-update run or a cycle in
-    /// one. Peers are left out, as they may fail where they cannot work (actix-session on a
-    /// cluster).
+    /// How many steps of our stores, the compatibility store and the floors failed: setup, a
+    /// cell or an operation in one, a cost run or a cycle in one, a memory reading, a
+    /// lost-update run or a cycle in one. Peers are left out, as they may fail where they
+    /// cannot work (actix-session on a cluster). Lost updates are not failures here (the
+    /// compatibility store may lose some by design; the binary checks ours').
     pub fn failures_outside_peers(&self) -> usize {
         let mine = |k: &SubjectKind| !k.is_peer();
         let setup = self.subjects.iter().filter(|(k, r)| mine(k) && r.is_err());
@@ -610,6 +619,13 @@ mod tests {
             lost: Err("peer".into()),
         });
         assert_eq!(r.failures_outside_peers(), 4);
+
+        // The compatibility store is our code, not a peer: its failures count.
+        r.cells.push(cell(
+            SubjectKind::TowerSessionsCompat,
+            Outcome::Failed("decode".into()),
+        ));
+        assert_eq!(r.failures_outside_peers(), 5);
     }
 
     #[test]

@@ -20,11 +20,19 @@
 //! 7. Redis memory per session, 1 x 32 B and 10 x 100 B: <= 1.0 x the smallest peer;
 //! 8. no lost updates (the peers' losses shown as measured).
 //!
+//! And one for the compatibility store (tower-sessions' `SessionStore` over ours: each of
+//! `tower-sessions-compat` and `tower-sessions-compat-fred`, on each topology it ran on), from
+//! issue 22:
+//!
+//! 9. Redis CPU per cycle, 1 x 32 B: <= 1.5 x tower-sessions' (tower-sessions-redis-store), its
+//!    commands and round trips per cycle and the other sizes' ratios shown with it.
+//!
 //! Throughput figures are medians over the matrix's window and the target rounds of the
 //! [`TARGET_CELLS`](super::plan::TARGET_CELLS); Redis CPU and memory come from one run each.
 //! A peer that could not run on a topology (actix-session on a cluster) has no figures there,
 //! so it is not counted.
 
+use super::cost::Cost;
 use super::plan::{Plan, Size, SubjectKind, Workload};
 use super::suite::{Results, median};
 
@@ -336,7 +344,73 @@ pub fn evaluate(plan: &Plan, results: &Results) -> Vec<Check> {
             (!failed).then_some(lost == 0),
         );
     }
+    for kind in [
+        SubjectKind::TowerSessionsCompat,
+        SubjectKind::TowerSessionsCompatFred,
+    ] {
+        if results.available(kind) {
+            checks.push(compat(plan, results, kind));
+        }
+    }
     checks
+}
+
+/// Target 9, of the compatibility store `kind`: Redis CPU per 1-attribute cycle <= 1.5 x
+/// tower-sessions'; commands and round trips per cycle, and the ratio on the run's other
+/// sizes, for reading it.
+fn compat(plan: &Plan, results: &Results, kind: SubjectKind) -> Check {
+    const FACTOR: f64 = 1.5;
+    let peer = SubjectKind::TowerSessions;
+    let mine = results.cost(kind, Workload::Cycle, Size::One);
+    let theirs = results.cost(peer, Workload::Cycle, Size::One);
+    let ratio = mine.zip(theirs).map(|(m, p)| m.cpu_us / p.cpu_us);
+    let mut measured = format!(
+        "{} = {} {} ({})",
+        shown(mine.map(|c| c.cpu_us), micros),
+        fmt_ratio(ratio),
+        peer.name(),
+        shown(theirs.map(|c| c.cpu_us), micros),
+    );
+    if let Some((m, p)) = mine.zip(theirs) {
+        // tower-sessions sends one command per round trip.
+        let trips = |c: &Cost| c.round_trips.unwrap_or(c.commands);
+        measured.push_str(&format!(
+            "; commands per cycle {:.2} against {:.2}, round trips {:.2} against {:.2}",
+            m.commands,
+            p.commands,
+            trips(m),
+            trips(p)
+        ));
+    }
+    let others: Vec<String> = plan
+        .sizes
+        .iter()
+        .filter(|&&size| size != Size::One)
+        .filter_map(|&size| {
+            let m = results.cost(kind, Workload::Cycle, size)?;
+            let p = results.cost(peer, Workload::Cycle, size)?;
+            Some(format!(
+                "{} {} = {}",
+                size.name(),
+                micros(m.cpu_us),
+                fmt_ratio(Some(m.cpu_us / p.cpu_us))
+            ))
+        })
+        .collect();
+    if !others.is_empty() {
+        measured.push_str(&format!("; for information: {}", others.join(", ")));
+    }
+    Check {
+        topology: results.topology,
+        target: format!(
+            "Redis CPU per cycle, {}: <= {FACTOR} x {}",
+            Size::One.name(),
+            peer.name()
+        ),
+        adapter: kind.name(),
+        measured,
+        met: judged(ratio, |r| r <= FACTOR),
+    }
 }
 
 /// One of our figures against the best peer's: the figures, their ratio (ours / peer), and

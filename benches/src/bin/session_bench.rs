@@ -1,8 +1,8 @@
 //! `session-bench`: the benchmark report against the raw clients and today's session stores.
 //!
 //! Runs, in one process and against the same Redis, our two stores, the raw redis-rs and
-//! fred clients (the floor) and the two peer Redis session stores (tower-sessions,
-//! actix-session) through a matrix of workloads, session sizes and concurrency, on
+//! fred clients (the floor), the two peer Redis session stores (tower-sessions,
+//! actix-session) and the compatibility store (tower-sessions' interface over ours) through a matrix of workloads, session sizes and concurrency, on
 //! standalone Redis and a Redis Cluster; measures Redis CPU, commands and round trips per
 //! request cycle, memory per session and lost updates; judges the targets; writes a
 //! Markdown report and prints it. Exits with 1 if one of our stores lost an acknowledged
@@ -36,7 +36,10 @@ const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/REPORT.md");
                   floor), the script floor (raw redis-rs saving through a one-line script, the \
                   floor of any store whose saves check a condition atomically) and the Redis \
                   session stores in use today (tower-sessions-redis-store 0.16, actix-session \
-                  0.11), in one process against the same Redis.\n\n\
+                  0.11), in one process against the same Redis; and session-tower's \
+                  compatibility store (tower-sessions' SessionStore over our redis-rs and fred \
+                  stores: tower-sessions-compat, tower-sessions-compat-fred) against \
+                  tower-sessions-redis-store.\n\n\
                   For every cell (subject x workload x session size x concurrent tasks) it \
                   reports ops/s and p50/p99 latency, and ratios ours/raw and ours/peer; per \
                   subject and size the Redis memory per session (MEMORY USAGE) and the Redis \
@@ -72,10 +75,12 @@ struct Args {
     #[arg(long, default_value = DEFAULT_OUT)]
     out: PathBuf,
     /// A small run (CI smoke test): tasks 1 and 16, sizes 1 and 100x1k, 100 ms cells, 200 ms
-    /// cost runs, 2 lost-update rounds. Explicit flags still win.
+    /// cost runs, 2 lost-update rounds, every subject but tower-sessions-compat-fred.
+    /// Explicit flags still win.
     #[arg(long)]
     quick: bool,
-    /// Subjects, comma-separated (default: all).
+    /// Subjects, comma-separated (default: all; with --quick all but
+    /// tower-sessions-compat-fred).
     #[arg(long, value_enum, value_delimiter = ',')]
     subjects: Vec<SubjectKind>,
     /// Workloads, comma-separated (default: all).
@@ -148,7 +153,14 @@ fn or<T: Clone>(given: &[T], default: &[T]) -> Vec<T> {
 fn plan(args: &Args) -> Result<Plan> {
     let q = args.quick;
     let plan = Plan {
-        subjects: or(&args.subjects, &SubjectKind::ALL),
+        subjects: or(
+            &args.subjects,
+            if q {
+                &SubjectKind::QUICK
+            } else {
+                &SubjectKind::ALL
+            },
+        ),
         workloads: or(&args.workloads, &Workload::ALL),
         sizes: or(
             &args.sizes,

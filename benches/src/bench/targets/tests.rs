@@ -348,3 +348,84 @@ fn the_script_floor_is_set_against_the_same_peer() {
     assert_eq!(floor_note("script floor", None, peer, micros), "");
     assert_eq!(floor_note("script floor", Some(9.0), None, micros), "");
 }
+
+#[test]
+fn the_compatibility_store_is_judged_against_tower_sessions_only() {
+    use SubjectKind::{TowerSessionsCompat, TowerSessionsCompatFred};
+    let compat = |kind: SubjectKind, us: f64, commands: f64| CostRow {
+        subject: kind,
+        workload: Workload::Cycle,
+        size: Size::One,
+        cost: Ok(Cost {
+            cycles: 1000,
+            cpu_us: us,
+            commands,
+            round_trips: Some(2.0),
+            ..Default::default()
+        }),
+    };
+    let mut r = results();
+    r.costs.push(compat(TowerSessionsCompat, 14.0, 4.0));
+    r.costs.push(compat(TowerSessionsCompatFred, 16.0, 4.0));
+    r.costs.push(CostRow {
+        subject: TowerSessions,
+        workload: Workload::Cycle,
+        size: Size::One,
+        cost: Ok(Cost {
+            cycles: 1000,
+            cpu_us: 10.0,
+            commands: 2.0,
+            ..Default::default()
+        }),
+    });
+    // A cheaper peer does not count: the target is tower-sessions'.
+    cpu(&mut r, ActixSession, Workload::Cycle, Size::One, 5.0);
+    // Other sizes are shown for information.
+    cpu(
+        &mut r,
+        TowerSessionsCompat,
+        Workload::Cycle,
+        Size::Hundred,
+        30.0,
+    );
+    cpu(&mut r, TowerSessions, Workload::Cycle, Size::Hundred, 60.0);
+
+    let checks = evaluate(&plan(), &r);
+    let of = |kind: SubjectKind| {
+        let mine: Vec<&Check> = checks.iter().filter(|c| c.adapter == kind.name()).collect();
+        assert_eq!(mine.len(), 1, "{checks:#?}");
+        mine[0].clone()
+    };
+    let c = of(TowerSessionsCompat);
+    assert_eq!(
+        c.target,
+        "Redis CPU per cycle, 1 x 32 B: <= 1.5 x tower-sessions"
+    );
+    assert_eq!(c.met, Some(true));
+    assert_eq!(
+        c.measured,
+        "14.0 µs = 1.40 x tower-sessions (10.0 µs); commands per cycle 4.00 against 2.00, \
+         round trips 2.00 against 2.00; for information: 100 x 1 KiB 30.0 µs = 0.50 x"
+    );
+    let c = of(TowerSessionsCompatFred);
+    assert_eq!(c.met, Some(false), "{c:?}");
+    assert!(c.measured.starts_with("16.0 µs = 1.60 x"), "{c:?}");
+
+    // Not run on a topology: no check there; run without tower-sessions: not judged.
+    let mut r = results();
+    r.subjects
+        .retain(|(k, _)| *k != TowerSessionsCompatFred && *k != TowerSessions);
+    r.costs.push(compat(TowerSessionsCompat, 14.0, 4.0));
+    let checks = evaluate(&plan(), &r);
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.adapter != "tower-sessions-compat-fred")
+    );
+    let c = checks
+        .iter()
+        .find(|c| c.adapter == "tower-sessions-compat")
+        .unwrap();
+    assert_eq!(c.met, None);
+    assert_eq!(c.measured, "14.0 µs = - tower-sessions (not measured)");
+}
