@@ -1,7 +1,7 @@
 //! Migration path: tower-sessions' `SessionStore` over any of our stores, for both lines of
 //! tower-sessions: 0.15 (feature `tower-sessions-015`, also called `tower-sessions`;
-//! module [`v0_15`]) and 0.14, the line that tower-sessions-redis-store 0.16 users run
-//! (feature `tower-sessions-014`; module [`v0_14`]). One [`TowerSessionsStore`] implements
+//! module `v0_15`) and 0.14, the line that tower-sessions-redis-store 0.16 users run
+//! (feature `tower-sessions-014`; module `v0_14`). One [`TowerSessionsStore`] implements
 //! each enabled line's trait; the two lines' traits and records are the same, so one
 //! implementation serves both.
 //!
