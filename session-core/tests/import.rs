@@ -179,7 +179,14 @@ async fn a_logout_between_an_imports_fetch_and_its_create_wins() {
     assert!(load.await.unwrap().unwrap().is_none(), "the logout stands");
     // Looked at in the wrapped store: through `Importing` a miss would fetch (and wait at
     // the gate) again.
-    assert!(store.store().load_read_only(&token).await.unwrap().is_none());
+    assert!(
+        store
+            .store()
+            .load_read_only(&token)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A source's session that breaks this store's limits is not imported: the client starts
