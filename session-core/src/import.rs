@@ -192,12 +192,6 @@ impl<S: SessionStore, L: Source> Importing<S, L> {
         }
         Ok(())
     }
-
-    /// Removes the source's copy before a logout or login here, so a failure changes
-    /// nothing and the copy can never be imported again afterwards.
-    async fn remove_source(&self, token: &SessionToken) -> Result<bool> {
-        self.source.remove(token).await
-    }
 }
 
 /// Errors that say the source's session can never be imported (as opposed to a store that
@@ -272,7 +266,7 @@ impl<S: SessionStore, L: Source> SessionStore for Importing<S, L> {
     /// leaves a tombstone here, so a request that fetched the source's copy just before
     /// cannot import it afterwards.
     async fn delete(&self, token: &SessionToken) -> Result<bool> {
-        let there = self.remove_source(token).await?;
+        let there = self.source.remove(token).await?;
         let here = self.store.delete(token).await?;
         if there && !here {
             // Claim the token and end it (or end what a concurrent import just created):
@@ -296,7 +290,7 @@ impl<S: SessionStore, L: Source> SessionStore for Importing<S, L> {
     /// not answered: the login stands.
     async fn rotate(&self, token: &SessionToken) -> Result<SessionToken> {
         let new = read_through!(self, token, self.store.rotate(token).await, miss: Err(Error::NotFound { .. }))?;
-        if let Err(error) = self.remove_source(token).await {
+        if let Err(error) = self.source.remove(token).await {
             tracing::error!(handle = %token.handle(), %error, "the source's copy of a rotated session was not removed");
         }
         Ok(new)

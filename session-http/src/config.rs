@@ -263,16 +263,6 @@ impl SessionConfig {
         }
     }
 
-    /// The store sessions live in.
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.store
-    }
-
-    /// What the middleware does when saving fails.
-    pub fn save_failure(&self) -> SaveFailure {
-        self.save_failure
-    }
-
     /// The cookie's name (default `session`).
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie.name = name.into();
