@@ -51,9 +51,17 @@ pub struct CookieConfig {
     pub(crate) same_site: Option<SameSite>,
     pub(crate) lifetime: CookieLifetime,
     pub(crate) key: Option<(Key, Protection)>,
-    /// The name of another library's session cookie, read when ours is absent and then
-    /// replaced by ours (see [`SessionConfig::legacy_cookie`]).
-    pub(crate) legacy: Option<String>,
+    /// Another library's session cookie, read when ours is absent and then replaced by
+    /// ours (see [`SessionConfig::legacy_cookie`]).
+    pub(crate) legacy: Option<Legacy>,
+}
+
+/// The cookie of the library an application ran on before: its name, and the key it was
+/// signed or encrypted with, if any.
+#[derive(Clone)]
+pub(crate) struct Legacy {
+    pub(crate) name: String,
+    pub(crate) key: Option<(Key, Protection)>,
 }
 
 /// How the cookie's value is protected with a key.
@@ -89,7 +97,14 @@ impl std::fmt::Debug for CookieConfig {
             .field("same_site", &self.same_site)
             .field("lifetime", &self.lifetime)
             .field("protection", &self.key.as_ref().map(|(_, p)| p))
-            .field("legacy", &self.legacy)
+            .field("legacy", &self.legacy.as_ref().map(|l| &l.name))
+            .field(
+                "legacy_protection",
+                &self
+                    .legacy
+                    .as_ref()
+                    .and_then(|l| l.key.as_ref().map(|(_, p)| p)),
+            )
             .finish()
     }
 }
@@ -128,12 +143,12 @@ impl CookieConfig {
             if cookie.name() == self.name {
                 ours_presented = true;
                 if presented.token.is_none() {
-                    presented.token = self.verified(cookie);
+                    presented.token = verified(cookie, self.key.as_ref());
                 }
-            } else if self.legacy.as_deref() == Some(cookie.name()) {
+            } else if let Some(legacy) = self.legacy.as_ref().filter(|l| l.name == cookie.name()) {
                 presented.legacy = true;
                 if legacy_token.is_none() {
-                    legacy_token = parse(cookie.value());
+                    legacy_token = verified(cookie, legacy.key.as_ref());
                 }
             }
         }
@@ -143,24 +158,6 @@ impl CookieConfig {
             presented.from_legacy = true;
         }
         presented
-    }
-
-    /// The token in our cookie, if its signature or encryption (when protected) and its
-    /// form are valid.
-    fn verified(&self, cookie: Cookie<'_>) -> Option<SessionToken> {
-        let Some((key, protection)) = &self.key else {
-            return parse(cookie.value());
-        };
-        let mut jar = CookieJar::new();
-        jar.add_original(cookie.into_owned());
-        let verified = match protection {
-            Protection::Signed => jar.signed(key).get(&self.name),
-            Protection::Private => jar.private(key).get(&self.name),
-        };
-        if verified.is_none() {
-            tracing::debug!(?protection, "session cookie that does not verify ignored");
-        }
-        parse(verified?.value())
     }
 
     fn base(&self, value: String) -> Cookie<'static> {
@@ -209,10 +206,29 @@ impl CookieConfig {
     /// The `Set-Cookie` value that removes the legacy cookie (with our path and domain).
     pub(crate) fn remove_legacy_cookie(&self) -> Option<String> {
         let mut cookie = self.base(String::new());
-        cookie.set_name(self.legacy.clone()?);
+        cookie.set_name(self.legacy.as_ref()?.name.clone());
         cookie.make_removal();
         Some(cookie.to_string())
     }
+}
+
+/// The token in `cookie`, if its signature or encryption (when `key` protects it) and its
+/// form are valid. The cookie's name is part of what the key authenticates.
+fn verified(cookie: Cookie<'_>, key: Option<&(Key, Protection)>) -> Option<SessionToken> {
+    let Some((key, protection)) = key else {
+        return parse(cookie.value());
+    };
+    let name = cookie.name().to_owned();
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie.into_owned());
+    let verified = match protection {
+        Protection::Signed => jar.signed(key).get(&name),
+        Protection::Private => jar.private(key).get(&name),
+    };
+    if verified.is_none() {
+        tracing::debug!(cookie = %name, ?protection, "session cookie that does not verify ignored");
+    }
+    parse(verified?.value())
 }
 
 /// A cookie value as a token; a malformed one is logged and ignored.
@@ -337,12 +353,15 @@ impl SessionConfig {
     /// the response sets our cookie with the same token and removes the old cookie (with
     /// this configuration's path and domain). Pair it with a store that imports the old
     /// library's sessions ([`Importing`](session_core::import::Importing)), so a signed-in
-    /// user stays signed in across the switch. The old cookie is read unsigned, as
-    /// tower-sessions' default writes it. A token that names no live session (here or, by
-    /// import, in the old store) is not handed over. Remove this setting once the old
+    /// user stays signed in across the switch. A token that names no live session (here or,
+    /// by import, in the old store) is not handed over. Remove this setting once the old
     /// sessions have expired.
     ///
-    /// While it is on, [`signed`](SessionConfig::signed) and
+    /// This reads the old cookie unprotected, as tower-sessions writes it by default; for
+    /// an application that signed or encrypted it, see
+    /// [`legacy_cookie_signed`](SessionConfig::legacy_cookie_signed) and
+    /// [`legacy_cookie_private`](SessionConfig::legacy_cookie_private). While an
+    /// unprotected old cookie is read, [`signed`](SessionConfig::signed) and
     /// [`private`](SessionConfig::private) protect less: a raw token presented in the old
     /// cookie is accepted for any live session, and the response hands it over in a
     /// protected cookie, so rotating the key does not invalidate a token someone kept.
@@ -352,7 +371,50 @@ impl SessionConfig {
     /// let config = session_http::SessionConfig::new(MemoryStore::new()).legacy_cookie("id");
     /// ```
     pub fn legacy_cookie(mut self, name: impl Into<String>) -> Self {
-        self.cookie.legacy = Some(name.into());
+        self.cookie.legacy = Some(Legacy {
+            name: name.into(),
+            key: None,
+        });
+        self
+    }
+
+    /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie signed with
+    /// `key` (tower-sessions' `SessionManagerLayer::with_signed`; the `cookie` crate's
+    /// signed jar, HMAC-SHA256 over the cookie's name and value): a cookie whose signature
+    /// does not verify counts as absent. `key` is the old application's key, which may
+    /// differ from the one that protects our cookie.
+    ///
+    /// ```
+    /// use session_core::MemoryStore;
+    /// use session_http::{Key, SessionConfig};
+    /// // The old application's key, as it loads it (here a fresh one).
+    /// let old_key = Key::generate();
+    /// let config = SessionConfig::new(MemoryStore::new()).legacy_cookie_signed("id", old_key);
+    /// ```
+    pub fn legacy_cookie_signed(mut self, name: impl Into<String>, key: Key) -> Self {
+        self.cookie.legacy = Some(Legacy {
+            name: name.into(),
+            key: Some((key, Protection::Signed)),
+        });
+        self
+    }
+
+    /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie encrypted with
+    /// `key` (tower-sessions' `SessionManagerLayer::with_private`; the `cookie` crate's
+    /// private jar, AES-256-GCM with the cookie's name authenticated): a cookie that does
+    /// not decrypt counts as absent.
+    ///
+    /// ```
+    /// use session_core::MemoryStore;
+    /// use session_http::{Key, SessionConfig};
+    /// let old_key = Key::generate();
+    /// let config = SessionConfig::new(MemoryStore::new()).legacy_cookie_private("id", old_key);
+    /// ```
+    pub fn legacy_cookie_private(mut self, name: impl Into<String>, key: Key) -> Self {
+        self.cookie.legacy = Some(Legacy {
+            name: name.into(),
+            key: Some((key, Protection::Private)),
+        });
         self
     }
 

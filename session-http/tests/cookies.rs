@@ -124,3 +124,71 @@ async fn a_legacy_token_nobody_checked_is_handed_over_only_if_it_names_a_session
         );
     }
 }
+
+/// The old application's cookie as the `cookie` crate's jars protect it (what tower-sessions'
+/// `with_signed` and `with_private` write through tower-cookies).
+fn old_cookie(token: &str, key: &Key, private: bool) -> String {
+    let mut jar = cookie::CookieJar::new();
+    let cookie = cookie::Cookie::new("id", token.to_owned());
+    if private {
+        jar.private_mut(key).add(cookie);
+    } else {
+        jar.signed_mut(key).add(cookie);
+    }
+    let sent = jar.delta().next().unwrap();
+    format!("id={}", sent.value())
+}
+
+#[tokio::test]
+async fn a_protected_legacy_cookie_is_read_with_the_old_key_only() {
+    let store = Arc::new(MemoryStore::new());
+    let token = session_core::SessionToken::generate();
+    let new = NewSession::new().put("n", &4).unwrap();
+    store.create_with_token(&token, new).await.unwrap().unwrap();
+    let old_key = Key::generate();
+    let raw = format!("id={}", token.expose());
+
+    for private in [false, true] {
+        let config = SessionConfig::new(store.clone());
+        let config = Arc::new(if private {
+            config.legacy_cookie_private("id", old_key.clone())
+        } else {
+            config.legacy_cookie_signed("id", old_key.clone())
+        });
+        let protected = old_cookie(&token.expose(), &old_key, private);
+        assert_ne!(protected, raw);
+        let session = RequestSession::start(&config, [protected.as_str()]);
+        assert_eq!(
+            session.get::<i64>("n").await.unwrap(),
+            Some(4),
+            "{protected}"
+        );
+        let finished = session.finish(false).await;
+        assert!(
+            finished
+                .set_cookies
+                .iter()
+                .any(|c| c.starts_with(&format!("session={}", token.expose()))),
+            "handed over in our cookie"
+        );
+        assert!(finished.set_cookies.iter().any(|c| c.starts_with("id=;")));
+
+        // Under another key, the other protection, or raw, the old cookie is not read (and
+        // is still removed).
+        let foreign = old_cookie(&token.expose(), &Key::generate(), private);
+        let other_kind = old_cookie(&token.expose(), &old_key, !private);
+        for cookie in [foreign.as_str(), other_kind.as_str(), raw.as_str()] {
+            let session = RequestSession::start(&config, [cookie]);
+            assert_eq!(session.get::<i64>("n").await.unwrap(), None, "{cookie}");
+            let finished = session.finish(false).await;
+            assert!(
+                !finished
+                    .set_cookies
+                    .iter()
+                    .any(|c| c.contains(&token.expose())),
+                "{cookie}: the token is not handed over"
+            );
+            assert!(finished.set_cookies.iter().any(|c| c.starts_with("id=;")));
+        }
+    }
+}

@@ -102,8 +102,9 @@ impl SessionLayer {
     /// the response sets our cookie with the same token and removes the old cookie (with
     /// this layer's path and domain). Pair it with a store that imports the old library's
     /// sessions ([`Importing`](session_core::import::Importing)), so a signed-in user stays
-    /// signed in across the switch. The old cookie is read unsigned, as tower-sessions'
-    /// default writes it. Remove this setting once the old sessions have expired.
+    /// signed in across the switch. The old cookie is read unprotected, as tower-sessions'
+    /// default writes it; see [`SessionConfig::legacy_cookie`] for what that means for a
+    /// signed cookie of ours. Remove this setting once the old sessions have expired.
     ///
     /// ```
     /// # use session_core::MemoryStore;
@@ -111,6 +112,34 @@ impl SessionLayer {
     /// ```
     pub fn legacy_cookie(self, name: impl Into<String>) -> Self {
         self.edit(|c| c.legacy_cookie(name))
+    }
+
+    /// As [`legacy_cookie`](SessionLayer::legacy_cookie), for an old cookie signed with
+    /// `key`, the key of tower-sessions' `SessionManagerLayer::with_signed`
+    /// ([`SessionConfig::legacy_cookie_signed`]).
+    ///
+    /// ```
+    /// # use session_core::MemoryStore;
+    /// # let old_key = session_tower::Key::generate();
+    /// let layer = session_tower::SessionLayer::new(MemoryStore::new())
+    ///     .legacy_cookie_signed("id", old_key);
+    /// ```
+    pub fn legacy_cookie_signed(self, name: impl Into<String>, key: Key) -> Self {
+        self.edit(|c| c.legacy_cookie_signed(name, key))
+    }
+
+    /// As [`legacy_cookie`](SessionLayer::legacy_cookie), for an old cookie encrypted with
+    /// `key`, the key of tower-sessions' `SessionManagerLayer::with_private`
+    /// ([`SessionConfig::legacy_cookie_private`]).
+    ///
+    /// ```
+    /// # use session_core::MemoryStore;
+    /// # let old_key = session_tower::Key::generate();
+    /// let layer = session_tower::SessionLayer::new(MemoryStore::new())
+    ///     .legacy_cookie_private("id", old_key);
+    /// ```
+    pub fn legacy_cookie_private(self, name: impl Into<String>, key: Key) -> Self {
+        self.edit(|c| c.legacy_cookie_private(name, key))
     }
 
     /// Browser-session (default) or persistent cookies.

@@ -17,7 +17,7 @@ use session_redis::{RedisStore, RedisStoreBuilder, RedisTransport};
 use session_testkit::topology::{self, Shape};
 use session_tower::tower_sessions_compat::TowerSessionsStore;
 use session_tower::tower_sessions_compat::v0_14::{RedisRecords, token_of};
-use session_tower::{Session, SessionError, SessionLayer};
+use session_tower::{Key, Session, SessionError, SessionLayer};
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, KeysInterface, Pool};
 
 /// The old app: tower-sessions 0.14 on tower-sessions-redis-store 0.16.
@@ -47,15 +47,31 @@ mod old {
         serve_on(tower_sessions_redis_store::RedisStore::new(pool)).await
     }
 
-    /// The old app's handlers over any tower-sessions store.
-    pub async fn serve_on(store: impl tower_sessions::SessionStore + Clone) -> SocketAddr {
-        let layer = SessionManagerLayer::new(store)
-            .with_secure(false)
-            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(10)));
-        let app = Router::new()
+    fn routes() -> Router {
+        Router::new()
             .route("/login/{user}", post(login))
             .route("/whoami", get(whoami))
-            .layer(layer);
+    }
+
+    fn layer<S: tower_sessions::SessionStore + Clone>(store: S) -> SessionManagerLayer<S> {
+        SessionManagerLayer::new(store)
+            .with_secure(false)
+            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(10)))
+    }
+
+    /// The old app's handlers over any tower-sessions store.
+    pub async fn serve_on(store: impl tower_sessions::SessionStore + Clone) -> SocketAddr {
+        super::listen(routes().layer(layer(store))).await
+    }
+
+    /// The old app with its cookie signed (`with_signed`) or encrypted (`with_private`).
+    pub async fn serve_protected(pool: Pool, key: Key, private: bool) -> SocketAddr {
+        let layer = layer(tower_sessions_redis_store::RedisStore::new(pool));
+        let app = if private {
+            routes().layer(layer.with_private(key))
+        } else {
+            routes().layer(layer.with_signed(key))
+        };
         super::listen(app).await
     }
 }
@@ -107,8 +123,18 @@ async fn importing(
 
 /// The new app: our layer over a store that imports the old app's sessions.
 async fn serve_new(url: &str, namespace: &str, after: AfterImport) -> SocketAddr {
+    serve_new_reading(url, namespace, after, |layer| layer.legacy_cookie("id")).await
+}
+
+/// The new app, reading the old cookie as `legacy` configures the layer.
+async fn serve_new_reading(
+    url: &str,
+    namespace: &str,
+    after: AfterImport,
+    legacy: impl FnOnce(SessionLayer) -> SessionLayer,
+) -> SocketAddr {
     let store = importing(url, namespace, after).await;
-    let layer = SessionLayer::new(store).secure(false).legacy_cookie("id");
+    let layer = legacy(SessionLayer::new(store).secure(false));
     let app = Router::new()
         .route("/whoami", get(whoami))
         .route("/add", post(add))
@@ -258,6 +284,73 @@ async fn a_signed_in_user_stays_signed_in_across_the_switch() {
             .body,
         "none"
     );
+}
+
+/// An old app that signed or encrypted its cookie: the new app reads it with the old key
+/// (and only with it), and the user stays signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
+    let d = deployment().await;
+    for private in [false, true] {
+        let old_key = Key::generate();
+        let old_app = old::serve_protected(d.pool.clone(), old_key.clone(), private).await;
+        let answer = send("POST", old_app, "/login/fay", None).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let protected = answer
+            .cookie("id")
+            .expect("the old app's cookie")
+            .to_owned();
+        // The id inside, as the old app's cookie jar reads it.
+        let mut jar = cookie::CookieJar::new();
+        jar.add_original(cookie::Cookie::new("id", protected.clone()));
+        let id = if private {
+            jar.private(&old_key).get("id")
+        } else {
+            jar.signed(&old_key).get("id")
+        }
+        .expect("the old key opens the old cookie")
+        .value()
+        .to_owned();
+        assert_ne!(protected, id, "the old cookie is protected");
+        let cookie = format!("id={protected}");
+        assert_eq!(
+            send("GET", old_app, "/whoami", Some(&cookie)).await.body,
+            "fay"
+        );
+
+        // Read with another key, the old cookie is no session (and nothing is imported).
+        let wrong = serve_new_reading(&d.url, &d.namespace, AfterImport::Remove, |l| {
+            l.legacy_cookie_signed("id", Key::generate())
+        })
+        .await;
+        assert_eq!(
+            send("GET", wrong, "/whoami", Some(&cookie)).await.body,
+            "none"
+        );
+        assert!(old_key_exists(&d, &id).await, "not imported");
+
+        let key = old_key.clone();
+        let new = serve_new_reading(&d.url, &d.namespace, AfterImport::Remove, move |l| {
+            if private {
+                l.legacy_cookie_private("id", key)
+            } else {
+                l.legacy_cookie_signed("id", key)
+            }
+        })
+        .await;
+        let first = send("GET", new, "/whoami", Some(&cookie)).await;
+        assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "fay"));
+        let ours = first.cookie("session").expect("our cookie").to_owned();
+        assert_eq!(
+            ours,
+            token_of(&id.parse().unwrap()).expose(),
+            "the same token"
+        );
+        assert_eq!(first.cookie("id"), Some(""), "the old cookie is removed");
+        assert!(!old_key_exists(&d, &id).await, "the old record is removed");
+        let ours = format!("session={ours}");
+        assert_eq!(send("GET", new, "/whoami", Some(&ours)).await.body, "fay");
+    }
 }
 
 /// The first requests after the switch overlap, on two instances: one imports, the others
