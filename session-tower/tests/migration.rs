@@ -106,34 +106,30 @@ async fn listen(app: Router) -> SocketAddr {
 
 /// A store of ours that imports the old app's sessions.
 async fn importing(
-    url: &str,
-    namespace: &str,
+    d: &Deployment,
     after: AfterImport,
 ) -> Importing<Arc<RedisStore>, RedisRecords<RedisTransport>> {
-    let redis: Arc<RedisStore> = Arc::new(
-        RedisStoreBuilder::new()
-            .url(url)
-            .namespace(namespace)
-            .build()
-            .await
-            .expect("a Redis store"),
-    );
+    let builder = RedisStoreBuilder::new().namespace(&d.namespace);
+    let builder = match d.shape {
+        Shape::Cluster => builder.topology(session_redis::Topology::Cluster(d.nodes.clone())),
+        _ => builder.url(&d.nodes[0]),
+    };
+    let redis: Arc<RedisStore> = Arc::new(builder.build().await.expect("a Redis store"));
     Importing::new(redis.clone(), RedisRecords::new(redis)).after_import(after)
 }
 
 /// The new app: our layer over a store that imports the old app's sessions.
-async fn serve_new(url: &str, namespace: &str, after: AfterImport) -> SocketAddr {
-    serve_new_reading(url, namespace, after, |layer| layer.legacy_cookie("id")).await
+async fn serve_new(d: &Deployment, after: AfterImport) -> SocketAddr {
+    serve_new_reading(d, after, |layer| layer.legacy_cookie("id")).await
 }
 
 /// The new app, reading the old cookie as `legacy` configures the layer.
 async fn serve_new_reading(
-    url: &str,
-    namespace: &str,
+    d: &Deployment,
     after: AfterImport,
     legacy: impl FnOnce(SessionLayer) -> SessionLayer,
 ) -> SocketAddr {
-    let store = importing(url, namespace, after).await;
+    let store = importing(d, after).await;
     let layer = legacy(SessionLayer::new(store).secure(false));
     let app = Router::new()
         .route("/whoami", get(whoami))
@@ -145,20 +141,41 @@ async fn serve_new_reading(
 }
 
 struct Deployment {
-    url: String,
+    shape: Shape,
+    /// The data nodes' URLs (standalone: one).
+    nodes: Vec<String>,
     namespace: String,
     old: SocketAddr,
     /// Raw access to the Redis, to look at the old app's keys.
     pool: Pool,
 }
 
+/// A standalone Redis with the old app on it.
 async fn deployment() -> Deployment {
-    let dep = topology::shared(Shape::Standalone)
-        .await
-        .expect("a Redis deployment");
-    let url = dep.url();
+    deployment_on(Shape::Standalone).await
+}
+
+/// A Redis of `shape` with the old app on it (tower-sessions-redis-store over fred, which
+/// reaches a cluster through a `redis-cluster://` URL).
+async fn deployment_on(shape: Shape) -> Deployment {
+    let dep = topology::shared(shape).await.expect("a Redis deployment");
+    let nodes = match shape {
+        Shape::Cluster => dep.node_urls(),
+        _ => vec![dep.url()],
+    };
+    let fred_url = match shape {
+        Shape::Cluster => {
+            let hosts: Vec<&str> = nodes
+                .iter()
+                .map(|u| u.trim_start_matches("redis://"))
+                .collect();
+            let extra: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
+            format!("redis-cluster://{}?{}", hosts[0], extra.join("&"))
+        }
+        _ => nodes[0].clone(),
+    };
     let pool = Pool::new(
-        Config::from_url(&url).expect("a fred config"),
+        Config::from_url(&fred_url).expect("a fred config"),
         None,
         None,
         None,
@@ -169,7 +186,8 @@ async fn deployment() -> Deployment {
     let namespace = format!("mig{}", &SessionToken::generate().handle().to_hex()[..12]);
     let old = old::serve(pool.clone()).await;
     Deployment {
-        url,
+        shape,
+        nodes,
         namespace,
         old,
         pool,
@@ -243,7 +261,7 @@ async fn a_signed_in_user_stays_signed_in_across_the_switch() {
             .body,
         "ann"
     );
-    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let new = serve_new(&d, AfterImport::Remove).await;
 
     // The first request with the old cookie is answered from the imported session, moves
     // the token into our cookie and removes the old one.
@@ -319,7 +337,7 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
         );
 
         // Read with another key, the old cookie is no session (and nothing is imported).
-        let wrong = serve_new_reading(&d.url, &d.namespace, AfterImport::Remove, |l| {
+        let wrong = serve_new_reading(&d, AfterImport::Remove, |l| {
             l.legacy_cookie_signed("id", Key::generate())
         })
         .await;
@@ -330,7 +348,7 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
         assert!(old_key_exists(&d, &id).await, "not imported");
 
         let key = old_key.clone();
-        let new = serve_new_reading(&d.url, &d.namespace, AfterImport::Remove, move |l| {
+        let new = serve_new_reading(&d, AfterImport::Remove, move |l| {
             if private {
                 l.legacy_cookie_private("id", key)
             } else {
@@ -357,10 +375,21 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
 /// use what it imported, and no increment is lost between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_first_requests_import_once_and_lose_nothing() {
-    let d = deployment().await;
+    overlapping_first_requests_on(Shape::Standalone).await;
+}
+
+/// The same on a 3+3 Cluster: the old records, our sessions and the import's claim live on
+/// whichever node their keys hash to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_overlapping_first_requests_import_once_and_lose_nothing() {
+    overlapping_first_requests_on(Shape::Cluster).await;
+}
+
+async fn overlapping_first_requests_on(shape: Shape) {
+    let d = deployment_on(shape).await;
     let id = old_login(&d, "bob").await;
-    let a = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
-    let b = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let a = serve_new(&d, AfterImport::Remove).await;
+    let b = serve_new(&d, AfterImport::Remove).await;
     let cookie = format!("id={id}");
 
     let adds = (0..20).map(|i| {
@@ -388,7 +417,7 @@ async fn overlapping_first_requests_import_once_and_lose_nothing() {
 async fn keep_leaves_the_old_record_for_a_rollback_until_logout() {
     let d = deployment().await;
     let id = old_login(&d, "cat").await;
-    let new = serve_new(&d.url, &d.namespace, AfterImport::Keep).await;
+    let new = serve_new(&d, AfterImport::Keep).await;
     let cookie = format!("id={id}");
     assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "cat");
     assert!(old_key_exists(&d, &id).await, "kept");
@@ -418,7 +447,7 @@ async fn keep_leaves_the_old_record_for_a_rollback_until_logout() {
 async fn a_first_request_that_logs_out_ends_the_old_session() {
     let d = deployment().await;
     let id = old_login(&d, "dan").await;
-    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let new = serve_new(&d, AfterImport::Remove).await;
     let cookie = format!("id={id}");
     let answer = send("POST", new, "/logout", Some(&cookie)).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -439,7 +468,7 @@ async fn a_first_request_that_logs_out_ends_the_old_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unknown_old_cookie_starts_fresh() {
     let d = deployment().await;
-    let new = serve_new(&d.url, &d.namespace, AfterImport::Remove).await;
+    let new = serve_new(&d, AfterImport::Remove).await;
     let unknown = tower_sessions::session::Id::default().to_string();
     for cookie in [format!("id={unknown}"), "id=not-a-token".to_owned()] {
         let answer = send("GET", new, "/whoami", Some(&cookie)).await;
@@ -461,7 +490,7 @@ async fn an_unknown_old_cookie_starts_fresh() {
 async fn tower_sessions_handlers_on_our_store_keep_the_old_sessions() {
     let d = deployment().await;
     let id = old_login(&d, "eve").await;
-    let store = importing(&d.url, &d.namespace, AfterImport::Remove).await;
+    let store = importing(&d, AfterImport::Remove).await;
     let moved = old::serve_on(TowerSessionsStore::new(store)).await;
     let cookie = format!("id={id}");
     assert_eq!(
