@@ -13,10 +13,10 @@
 //! which also covers a removal at import that failed.
 //!
 //! [`AfterImport::Keep`] leaves the copy until its own expiry, for rolling back to the old
-//! application, and is meant for a short window. A logout or rotation of one session
-//! removes its copy, but a session that ends here without its token (an idle expiry, or
-//! [`delete_all_of`](SessionStore::delete_all_of), which knows handles only) is imported
-//! again from the kept copy, with its older content, while that copy lives.
+//! application, and marks it imported ([`Source::mark_imported`]), so it is never imported
+//! twice: a session that ends here (a logout, a rotation, an idle expiry, or
+//! [`delete_all_of`](SessionStore::delete_all_of)) stays ended, whatever cookie comes back.
+//! A logout or rotation also removes the copy.
 //!
 //! # Cost
 //! Nothing for a read or write of a session that exists here; a delete or rotation costs
@@ -48,6 +48,10 @@ use crate::token::SessionToken;
 ///   none, or one past its own expiry. It must not change the source.
 /// - [`remove`](Source::remove): remove that session from the source; whether there was
 ///   one. Removing an absent session is not an error.
+/// - [`mark_imported`](Source::mark_imported): leave the session readable by the old
+///   application, but make `fetch` answer `None` for it from then on, for at least as long
+///   as the copy itself lives. Marking an absent session is not an error. Called instead of
+///   `remove` under [`AfterImport::Keep`].
 ///
 /// A source that cannot map a token to its own key (its ids are not 128-bit tokens) cannot
 /// be imported this way.
@@ -68,6 +72,9 @@ use crate::token::SessionToken;
 ///     async fn remove(&self, token: &SessionToken) -> Result<bool> {
 ///         Ok(*token == self.0)
 ///     }
+///     async fn mark_imported(&self, _: &SessionToken) -> Result<()> {
+///         Ok(()) // only used with AfterImport::Keep
+///     }
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -87,6 +94,10 @@ pub trait Source: Send + Sync + fmt::Debug {
 
     /// Removes the session under `token` from the source; whether there was one.
     fn remove(&self, token: &SessionToken) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Marks the session under `token` imported: the old application still reads it, but
+    /// [`fetch`](Source::fetch) no longer returns it.
+    fn mark_imported(&self, token: &SessionToken) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// What becomes of the source's copy once a session is imported.
@@ -97,9 +108,9 @@ pub enum AfterImport {
     #[default]
     Remove,
     /// Kept until its own expiry, for a rollback to the old application (which then sees
-    /// the session as it was at import). A delete or rotation here removes it; a session
-    /// that expires here, or ends by [`delete_all_of`](SessionStore::delete_all_of), is
-    /// imported again from it while it lives. For a short window only.
+    /// the session as it was at import), and marked imported, so it is never imported
+    /// again. A delete or rotation here removes it. For a short window only: changes made
+    /// here after the import are not in it.
     Keep,
 }
 
@@ -116,6 +127,7 @@ pub enum AfterImport {
 /// impl Source for Empty {
 ///     async fn fetch(&self, _: &SessionToken) -> Result<Option<NewSession>> { Ok(None) }
 ///     async fn remove(&self, _: &SessionToken) -> Result<bool> { Ok(false) }
+///     async fn mark_imported(&self, _: &SessionToken) -> Result<()> { Ok(()) }
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -173,12 +185,15 @@ impl<S: SessionStore, L: Source> Importing<S, L> {
         match self.store.create_with_token(token, new).await {
             Ok(Some(_)) => {
                 tracing::info!(handle = %token.handle(), "session imported from the source");
-                if self.after == AfterImport::Remove
-                    && let Err(error) = self.source.remove(token).await
-                {
-                    // The session is imported; the copy left behind is removed by the next
-                    // delete or rotation here.
-                    tracing::warn!(handle = %token.handle(), %error, "imported session not removed from the source");
+                let settled = match self.after {
+                    AfterImport::Remove => self.source.remove(token).await.map(drop),
+                    AfterImport::Keep => self.source.mark_imported(token).await,
+                };
+                if let Err(error) = settled {
+                    // The session is imported. A copy left behind is removed by the next
+                    // delete or rotation here; until then a session that ends here without
+                    // one could be imported from it again.
+                    tracing::error!(handle = %token.handle(), %error, ?self.after, "imported session neither removed from the source nor marked imported");
                 }
             }
             Ok(None) => tracing::debug!("session imported by a concurrent request"),

@@ -1,7 +1,8 @@
 //! `Importing` over the memory store, with a source that counts what it is asked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use session_core::import::{AfterImport, Importing, Source};
 use session_core::{Delta, MemoryStore, NewSession, Result, SessionStore, SessionToken};
@@ -10,6 +11,8 @@ use session_core::{Delta, MemoryStore, NewSession, Result, SessionStore, Session
 #[derive(Debug, Default, Clone)]
 struct Old {
     sessions: Arc<Mutex<HashMap<SessionToken, i64>>>,
+    /// Tokens marked imported: still held, never fetched again.
+    imported: Arc<Mutex<HashSet<SessionToken>>>,
     fetches: Arc<Mutex<usize>>,
 }
 
@@ -29,6 +32,7 @@ impl Source for Old {
     async fn fetch(&self, token: &SessionToken) -> Result<Option<NewSession>> {
         *self.fetches.lock().unwrap() += 1;
         let n = self.sessions.lock().unwrap().get(token).copied();
+        let n = n.filter(|_| !self.imported.lock().unwrap().contains(token));
         // Let overlapping callers interleave between the fetch and the create.
         tokio::task::yield_now().await;
         Ok(match n {
@@ -39,6 +43,11 @@ impl Source for Old {
 
     async fn remove(&self, token: &SessionToken) -> Result<bool> {
         Ok(self.sessions.lock().unwrap().remove(token).is_some())
+    }
+
+    async fn mark_imported(&self, token: &SessionToken) -> Result<()> {
+        self.imported.lock().unwrap().insert(token.clone());
+        Ok(())
     }
 }
 
@@ -87,6 +96,46 @@ async fn keep_leaves_the_old_copy_until_a_rotation_or_delete_here() {
     assert!(store.delete(&other).await.unwrap());
     assert!(!old.holds(&other), "a logout removes the kept copy");
     assert!(store.load(&other).await.unwrap().is_none());
+}
+
+/// Under `Keep`, a session that ends here without a delete of its token (log out
+/// everywhere, an idle expiry) is not imported again from the copy kept for a rollback.
+#[tokio::test]
+async fn keep_never_imports_a_session_twice() {
+    let old = Old::default();
+    let store = Importing::new(MemoryStore::new(), old.clone()).after_import(AfterImport::Keep);
+
+    // Log out everywhere (its tombstone would also refuse a second import).
+    let token = SessionToken::generate();
+    old.sessions.lock().unwrap().insert(token.clone(), 1);
+    store
+        .apply(&token, &Delta::new().set_principal("ann"))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_all_of("ann").await.unwrap(), 1);
+    assert!(store.load(&token).await.unwrap().is_none(), "stays ended");
+    assert!(old.holds(&token), "the copy stays for a rollback");
+
+    // An idle expiry.
+    let token = SessionToken::generate();
+    old.sessions.lock().unwrap().insert(token.clone(), 2);
+    store
+        .apply(
+            &token,
+            &Delta::new().set_idle_timeout(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(
+        store.store().load(&token).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        store.load(&token).await.unwrap().is_none(),
+        "not imported again"
+    );
+    assert!(old.holds(&token));
 }
 
 #[tokio::test]
@@ -155,6 +204,10 @@ impl Source for Gated {
     async fn remove(&self, token: &SessionToken) -> Result<bool> {
         self.old.remove(token).await
     }
+
+    async fn mark_imported(&self, token: &SessionToken) -> Result<()> {
+        self.old.mark_imported(token).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,6 +254,9 @@ async fn an_unimportable_session_is_a_miss_not_an_error() {
         }
         async fn remove(&self, _: &SessionToken) -> Result<bool> {
             Ok(false)
+        }
+        async fn mark_imported(&self, _: &SessionToken) -> Result<()> {
+            Ok(())
         }
     }
     let store = Importing::new(MemoryStore::new(), BadName);

@@ -117,7 +117,7 @@ macro_rules! tower_sessions_line {
 
         use async_trait::async_trait;
         use session_core::import::Source;
-        use session_core::redis::{Command, Reply, Store, Transport};
+        use session_core::redis::{Arg, Command, Reply, Store, Transport};
         use session_core::{Delta, Error, MAX_IDLE_TIMEOUT, NewSession, SessionToken};
         use time::OffsetDateTime;
         use $core::session::{Id, Record};
@@ -164,7 +164,10 @@ macro_rules! tower_sessions_line {
         ///
         /// The imported session takes the idle timeout of the store's policy: a record's
         /// `expiry_date` does not say whether it came from `OnInactivity` or `AtDateTime`.
-        /// A record past its `expiry_date` is not imported.
+        /// A record past its `expiry_date` is not imported. Under
+        /// [`AfterImport::Keep`](session_core::import::AfterImport::Keep) an imported record
+        /// is marked by a key beside it (`{<record key>}:imported`, in its Cluster slot,
+        /// expiring with it), which a fetch reads in the same round trip.
         ///
         /// ```no_run
         /// use std::sync::Arc;
@@ -205,11 +208,38 @@ macro_rules! tower_sessions_line {
             }
         }
 
+        /// The key that marks the record under `key` imported
+        /// ([`AfterImport::Keep`](session_core::import::AfterImport::Keep)): in the same
+        /// Cluster slot as the record, so one batch reads both. A key with a hash tag keeps
+        /// it (the first `{..}` still decides); one without is wrapped in one.
+        fn marker(key: &str) -> String {
+            let tagged = key
+                .find('{')
+                .and_then(|open| key[open + 1..].find('}'))
+                .is_some_and(|len| len > 0);
+            if tagged {
+                format!("{key}:imported")
+            } else {
+                format!("{{{key}}}:imported")
+            }
+        }
+
         impl<T: Transport> Source for RedisRecords<T> {
             async fn fetch(&self, token: &SessionToken) -> session_core::Result<Option<NewSession>> {
                 let key = self.key(token);
-                let get = [Command::Plain("GET", vec![key.as_bytes().into()])];
-                let bytes = match self.redis.transport().batch(&key, &get, false).await?.pop() {
+                let marker = marker(&key);
+                let get = [
+                    Command::Plain("GET", vec![key.as_bytes().into()]),
+                    Command::Plain("EXISTS", vec![marker.as_bytes().into()]),
+                ];
+                let mut replies = self.redis.transport().batch(&key, &get, false).await?;
+                match replies.pop() {
+                    Some(Reply::Int(0)) => {}
+                    Some(Reply::Int(_)) => return Ok(None),
+                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
+                    other => return Err(Error::Backend(format!("EXISTS answered {other:?}").into())),
+                }
+                let bytes = match replies.pop() {
                     Some(Reply::Bytes(bytes)) => bytes,
                     Some(Reply::Nil) => return Ok(None),
                     Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
@@ -244,6 +274,34 @@ macro_rules! tower_sessions_line {
                     Some(Reply::Int(n)) => Ok(n > 0),
                     Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
                     other => Err(Error::Backend(format!("DEL answered {other:?}").into())),
+                }
+            }
+
+            /// Writes the marker [`fetch`](Source::fetch) looks for, expiring when the
+            /// record does (as its `PTTL` says now; a rollback that extends the record later
+            /// does not extend the marker).
+            async fn mark_imported(&self, token: &SessionToken) -> session_core::Result<()> {
+                let key = self.key(token);
+                let pttl = [Command::Plain("PTTL", vec![key.as_bytes().into()])];
+                let mut args: Vec<Arg<'_>> = vec![marker(&key).into_bytes().into(), b"1".as_slice().into()];
+                match self.redis.transport().batch(&key, &pttl, false).await?.pop() {
+                    // A record without expiry: so is its marker.
+                    Some(Reply::Int(-1)) => {}
+                    Some(Reply::Int(ms)) if ms > 0 => {
+                        args.push(b"PX".as_slice().into());
+                        args.push(ms.to_string().into_bytes().into());
+                    }
+                    // No record (any more, or gone within the millisecond): nothing to
+                    // import again.
+                    Some(Reply::Int(_)) => return Ok(()),
+                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
+                    other => return Err(Error::Backend(format!("PTTL answered {other:?}").into())),
+                }
+                let set = [Command::Plain("SET", args)];
+                match self.redis.transport().batch(&key, &set, false).await?.pop() {
+                    Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
+                    Some(_) => Ok(()),
+                    None => Err(Error::Backend("SET answered nothing".into())),
                 }
             }
         }

@@ -11,8 +11,8 @@ use axum::extract::Path;
 use axum::routing::{get, post};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
-use session_core::SessionToken;
 use session_core::import::{AfterImport, Importing};
+use session_core::{Delta, SessionStore, SessionToken};
 use session_redis::{RedisStore, RedisStoreBuilder, RedisTransport};
 use session_testkit::topology::{self, Shape};
 use session_tower::tower_sessions_compat::TowerSessionsStore;
@@ -439,6 +439,52 @@ async fn keep_leaves_the_old_record_for_a_rollback_until_logout() {
     assert_eq!(
         send("GET", new, "/whoami", Some(&cookie)).await.body,
         "none"
+    );
+}
+
+/// Under `Keep`, a session that ends here without a logout of its token (log out
+/// everywhere, an idle expiry) is not imported again
+/// from the record kept for a rollback, which the old app still serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keep_never_imports_twice() {
+    keep_never_imports_twice_on(Shape::Standalone).await;
+}
+
+/// The same on a 3+3 Cluster, where the import marker must share the record's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_keep_never_imports_twice() {
+    keep_never_imports_twice_on(Shape::Cluster).await;
+}
+
+async fn keep_never_imports_twice_on(shape: Shape) {
+    let d = deployment_on(shape).await;
+    let id = old_login(&d, "gus").await;
+    let store = importing(&d, AfterImport::Keep).await;
+    let new = serve_new_reading(&d, AfterImport::Keep, |l| l.legacy_cookie("id")).await;
+    let cookie = format!("id={id}");
+    assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "gus");
+    assert!(old_key_exists(&d, &id).await, "kept");
+
+    // The session idles out here (a second's timeout), which leaves no tombstone.
+    let token = token_of(&id.parse().unwrap());
+    let idle = Delta::new().set_idle_timeout(std::time::Duration::from_secs(1));
+    store.store().apply(&token, &idle).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert!(
+        store.store().load(&token).await.unwrap().is_none(),
+        "expired"
+    );
+    for cookie in [cookie.clone(), format!("session={}", token.expose())] {
+        assert_eq!(
+            send("GET", new, "/whoami", Some(&cookie)).await.body,
+            "none",
+            "{cookie}: not imported again"
+        );
+    }
+    assert_eq!(
+        send("GET", d.old, "/whoami", Some(&cookie)).await.body,
+        "gus",
+        "the old app still serves it"
     );
 }
 
