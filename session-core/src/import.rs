@@ -13,16 +13,18 @@
 //! which also covers a removal at import that failed.
 //!
 //! [`AfterImport::Keep`] leaves the copy until its own expiry, for rolling back to the old
-//! application, and marks it imported ([`Source::mark_imported`]), so it is never imported
-//! twice: a session that ends here (a logout, a rotation, an idle expiry, or
-//! [`delete_all_of`](SessionStore::delete_all_of)) stays ended, whatever cookie comes back.
-//! A logout or rotation also removes the copy.
+//! application, and marks it imported ([`Source::mark_imported`]), so it is not imported
+//! twice while the mark lives: a session that ends here (a logout, a rotation, an idle
+//! expiry, or [`delete_all_of`](SessionStore::delete_all_of)) stays ended, whatever cookie
+//! comes back. A logout or rotation also removes the copy. The mark is written after the
+//! create (a mark first would turn a request overlapping the import away); if writing it
+//! fails, the error is logged and that copy stays importable until a logout here removes it.
 //!
 //! # Cost
 //! Nothing for a read or write of a session that exists here; a delete or rotation costs
 //! one more command (the source's removal). A miss (a client presenting a token this store
 //! does not know) costs one read of the source and a second try of the operation; an import
-//! adds the create and the source's removal, once per session.
+//! adds the create and the source's removal (or its mark), once per session.
 //!
 //! A source's session that this store's limits refuse, or that cannot be read, is not
 //! imported: the error is logged and the client starts a fresh session, rather than being
@@ -48,10 +50,12 @@ use crate::token::SessionToken;
 ///   none, or one past its own expiry. It must not change the source.
 /// - [`remove`](Source::remove): remove that session from the source; whether there was
 ///   one. Removing an absent session is not an error.
-/// - [`mark_imported`](Source::mark_imported): leave the session readable by the old
-///   application, but make `fetch` answer `None` for it from then on, for at least as long
-///   as the copy itself lives. Marking an absent session is not an error. Called instead of
-///   `remove` under [`AfterImport::Keep`].
+/// - [`mark_imported`](Source::mark_imported), needed for [`AfterImport::Keep`] only (it is
+///   called there instead of `remove`): leave the session readable by the old application,
+///   but make `fetch` answer `None` for it from then on, for as long as the copy may live
+///   (the old application may extend it). Marking an absent session is not an error. The
+///   default answers [`Error::Unsupported`], which `Importing` logs at `error` on every
+///   import under `Keep`.
 ///
 /// A source that cannot map a token to its own key (its ids are not 128-bit tokens) cannot
 /// be imported this way.
@@ -72,9 +76,7 @@ use crate::token::SessionToken;
 ///     async fn remove(&self, token: &SessionToken) -> Result<bool> {
 ///         Ok(*token == self.0)
 ///     }
-///     async fn mark_imported(&self, _: &SessionToken) -> Result<()> {
-///         Ok(()) // only used with AfterImport::Keep
-///     }
+///     // No `mark_imported`: this source is for `AfterImport::Remove` only.
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -96,8 +98,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn remove(&self, token: &SessionToken) -> impl Future<Output = Result<bool>> + Send;
 
     /// Marks the session under `token` imported: the old application still reads it, but
-    /// [`fetch`](Source::fetch) no longer returns it.
-    fn mark_imported(&self, token: &SessionToken) -> impl Future<Output = Result<()>> + Send;
+    /// [`fetch`](Source::fetch) no longer returns it. Only [`AfterImport::Keep`] calls it.
+    fn mark_imported(&self, token: &SessionToken) -> impl Future<Output = Result<()>> + Send {
+        let _ = token;
+        async { Err(Error::Unsupported("Source::mark_imported")) }
+    }
 }
 
 /// What becomes of the source's copy once a session is imported.
@@ -108,9 +113,10 @@ pub enum AfterImport {
     #[default]
     Remove,
     /// Kept until its own expiry, for a rollback to the old application (which then sees
-    /// the session as it was at import), and marked imported, so it is never imported
-    /// again. A delete or rotation here removes it. For a short window only: changes made
-    /// here after the import are not in it.
+    /// the session as it was at import), and marked imported
+    /// ([`Source::mark_imported`]), so it is not imported again while the mark lives. A
+    /// delete or rotation here removes it. For a short window only: changes made here after
+    /// the import are not in it.
     Keep,
 }
 
@@ -127,7 +133,7 @@ pub enum AfterImport {
 /// impl Source for Empty {
 ///     async fn fetch(&self, _: &SessionToken) -> Result<Option<NewSession>> { Ok(None) }
 ///     async fn remove(&self, _: &SessionToken) -> Result<bool> { Ok(false) }
-///     async fn mark_imported(&self, _: &SessionToken) -> Result<()> { Ok(()) }
+///     async fn mark_imported(&self, _: &SessionToken) -> Result<()> { Ok(()) } // nothing to mark
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -193,7 +199,7 @@ impl<S: SessionStore, L: Source> Importing<S, L> {
                     // The session is imported. A copy left behind is removed by the next
                     // delete or rotation here; until then a session that ends here without
                     // one could be imported from it again.
-                    tracing::error!(handle = %token.handle(), %error, ?self.after, "imported session neither removed from the source nor marked imported");
+                    tracing::error!(handle = %token.handle(), %error, after = ?self.after, "imported session neither removed from the source nor marked imported");
                 }
             }
             Ok(None) => tracing::debug!("session imported by a concurrent request"),

@@ -2,6 +2,7 @@
 //! attributes, what to load, what to do when a save fails.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cookie::{Cookie, CookieJar, Key, SameSite};
@@ -82,7 +83,8 @@ pub(crate) struct Presented {
     pub(crate) stale: bool,
     /// The token came from the legacy cookie: the response moves it into ours.
     pub(crate) from_legacy: bool,
-    /// The legacy cookie was presented: the response removes it.
+    /// The legacy cookie was presented and read (or is unprotected): the response removes
+    /// it. A protected one that does not open stays.
     pub(crate) legacy: bool,
 }
 
@@ -146,9 +148,19 @@ impl CookieConfig {
                     presented.token = verified(cookie, self.key.as_ref());
                 }
             } else if let Some(legacy) = self.legacy.as_ref().filter(|l| l.name == cookie.name()) {
-                presented.legacy = true;
-                if legacy_token.is_none() {
-                    legacy_token = verified(cookie, legacy.key.as_ref());
+                if legacy_token.is_some() {
+                    presented.legacy = true;
+                    continue;
+                }
+                let protected = legacy.key.is_some();
+                legacy_token = verified(cookie, legacy.key.as_ref());
+                if protected && legacy_token.is_none() {
+                    // Left in place: if the key is wrong, removing every old cookie would
+                    // sign every user out for good; with the right key set later, they
+                    // still come through.
+                    legacy_not_opened();
+                } else {
+                    presented.legacy = true;
                 }
             }
         }
@@ -213,22 +225,33 @@ impl CookieConfig {
 }
 
 /// The token in `cookie`, if its signature or encryption (when `key` protects it) and its
-/// form are valid. The cookie's name is part of what the key authenticates.
+/// form are valid.
 fn verified(cookie: Cookie<'_>, key: Option<&(Key, Protection)>) -> Option<SessionToken> {
     let Some((key, protection)) = key else {
         return parse(cookie.value());
     };
-    let name = cookie.name().to_owned();
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.into_owned());
-    let verified = match protection {
-        Protection::Signed => jar.signed(key).get(&name),
-        Protection::Private => jar.private(key).get(&name),
+    let jar = CookieJar::new();
+    let opened = match protection {
+        Protection::Signed => jar.signed(key).verify(cookie.into_owned()),
+        Protection::Private => jar.private(key).decrypt(cookie.into_owned()),
     };
-    if verified.is_none() {
-        tracing::debug!(cookie = %name, ?protection, "session cookie that does not verify ignored");
+    if opened.is_none() {
+        tracing::debug!(?protection, "session cookie that does not verify ignored");
     }
-    parse(verified?.value())
+    parse(opened?.value())
+}
+
+/// Warns that a protected legacy cookie did not open: on the 1st, 2nd, 4th, 8th, ... time
+/// in this process, so a wrong key shows at once without a line per request.
+fn legacy_not_opened() {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let seen = SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+    if seen.is_power_of_two() {
+        tracing::warn!(
+            seen,
+            "legacy session cookies that the configured key does not open (left in place): is it the old application's key and protection?"
+        );
+    }
 }
 
 /// A cookie value as a token; a malformed one is logged and ignored.
@@ -380,9 +403,10 @@ impl SessionConfig {
 
     /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie signed with
     /// `key` (tower-sessions' `SessionManagerLayer::with_signed`; the `cookie` crate's
-    /// signed jar, HMAC-SHA256 over the cookie's name and value): a cookie whose signature
-    /// does not verify counts as absent. `key` is the old application's key, which may
-    /// differ from the one that protects our cookie.
+    /// signed jar, HMAC-SHA256 of the value): a cookie whose signature does not verify
+    /// counts as absent and is left in place (a wrong key must not delete every user's old
+    /// cookie; the first such cookies are logged at `warn`). `key` is the old
+    /// application's key, which may differ from the one that protects our cookie.
     ///
     /// ```
     /// use session_core::MemoryStore;
@@ -402,7 +426,8 @@ impl SessionConfig {
     /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie encrypted with
     /// `key` (tower-sessions' `SessionManagerLayer::with_private`; the `cookie` crate's
     /// private jar, AES-256-GCM with the cookie's name authenticated): a cookie that does
-    /// not decrypt counts as absent.
+    /// not decrypt counts as absent and is left in place, as with
+    /// [`legacy_cookie_signed`](SessionConfig::legacy_cookie_signed).
     ///
     /// ```
     /// use session_core::MemoryStore;

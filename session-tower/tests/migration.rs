@@ -336,14 +336,18 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
             "fay"
         );
 
-        // Read with another key, the old cookie is no session (and nothing is imported).
+        // Read with another key, the old cookie is no session: nothing is imported, and the
+        // cookie is left for a corrected key.
         let wrong = serve_new_reading(&d, AfterImport::Remove, |l| {
             l.legacy_cookie_signed("id", Key::generate())
         })
         .await;
+        let answer = send("GET", wrong, "/whoami", Some(&cookie)).await;
+        assert_eq!(answer.body, "none");
         assert_eq!(
-            send("GET", wrong, "/whoami", Some(&cookie)).await.body,
-            "none"
+            answer.cookie("id"),
+            None,
+            "a cookie the key does not open stays"
         );
         assert!(old_key_exists(&d, &id).await, "not imported");
 
@@ -442,28 +446,45 @@ async fn keep_leaves_the_old_record_for_a_rollback_until_logout() {
     );
 }
 
-/// Under `Keep`, a session that ends here without a logout of its token (log out
-/// everywhere, an idle expiry) is not imported again
-/// from the record kept for a rollback, which the old app still serves.
+/// Under `Keep`, a session that ends here by an idle expiry (no tombstone) is not imported
+/// again from the record kept for a rollback, which the old app still serves, even after the
+/// old app saved the record again (extending it); a record without expiry gets a mark
+/// without one, and a logout removes both. (`delete_all_of` is covered on the memory store.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keep_never_imports_twice() {
     keep_never_imports_twice_on(Shape::Standalone).await;
 }
 
-/// The same on a 3+3 Cluster, where the import marker must share the record's slot.
+/// The same on a 3+3 Cluster, where the mark must share the record's slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_keep_never_imports_twice() {
     keep_never_imports_twice_on(Shape::Cluster).await;
 }
 
+/// Milliseconds `key` has left (-1: no expiry, -2: no key).
+async fn pttl(d: &Deployment, key: &str) -> i64 {
+    d.pool.pttl(key).await.expect("PTTL")
+}
+
 async fn keep_never_imports_twice_on(shape: Shape) {
     let d = deployment_on(shape).await;
     let id = old_login(&d, "gus").await;
+    let mark = format!("{{{id}}}:imported");
     let store = importing(&d, AfterImport::Keep).await;
     let new = serve_new_reading(&d, AfterImport::Keep, |l| l.legacy_cookie("id")).await;
     let cookie = format!("id={id}");
     assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "gus");
     assert!(old_key_exists(&d, &id).await, "kept");
+    let thirty_days = 30 * 24 * 3600 * 1000;
+    assert!(
+        pttl(&d, &mark).await > thirty_days - 60_000,
+        "marked for 30 days"
+    );
+
+    // A rollback: the old app saves the record again, which extends it; the mark outlives it.
+    let answer = send("POST", d.old, "/login/gus", Some(&cookie)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(pttl(&d, &mark).await > pttl(&d, &id).await);
 
     // The session idles out here (a second's timeout), which leaves no tombstone.
     let token = token_of(&id.parse().unwrap());
@@ -486,6 +507,18 @@ async fn keep_never_imports_twice_on(shape: Shape) {
         "gus",
         "the old app still serves it"
     );
+
+    // A record without expiry: a mark without one, and a logout here removes both.
+    let id = old_login(&d, "hal").await;
+    let mark = format!("{{{id}}}:imported");
+    let _: i64 = d.pool.persist(&id).await.expect("PERSIST");
+    let cookie = format!("id={id}");
+    assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "hal");
+    assert_eq!(pttl(&d, &mark).await, -1, "no expiry");
+    let ours = format!("session={}", token_of(&id.parse().unwrap()).expose());
+    let answer = send("POST", new, "/logout", Some(&ours)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!((pttl(&d, &id).await, pttl(&d, &mark).await), (-2, -2));
 }
 
 /// A logout that is the first request after the switch ends the old session too.

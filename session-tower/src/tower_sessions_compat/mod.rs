@@ -50,6 +50,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use session_core::{SessionHandle, SessionRecord, SessionStore};
 
+mod records;
+
 /// Records loaded at most; when full the map starts again (a miss costs one read at save).
 const LOADED_CAPACITY: usize = 1024;
 
@@ -117,7 +119,7 @@ macro_rules! tower_sessions_line {
 
         use async_trait::async_trait;
         use session_core::import::Source;
-        use session_core::redis::{Arg, Command, Reply, Store, Transport};
+        use session_core::redis::{Store, Transport};
         use session_core::{Delta, Error, MAX_IDLE_TIMEOUT, NewSession, SessionToken};
         use time::OffsetDateTime;
         use $core::session::{Id, Record};
@@ -166,8 +168,10 @@ macro_rules! tower_sessions_line {
         /// `expiry_date` does not say whether it came from `OnInactivity` or `AtDateTime`.
         /// A record past its `expiry_date` is not imported. Under
         /// [`AfterImport::Keep`](session_core::import::AfterImport::Keep) an imported record
-        /// is marked by a key beside it (`{<record key>}:imported`, in its Cluster slot,
-        /// expiring with it), which a fetch reads in the same round trip.
+        /// is marked by a key beside it (`<record key>:imported`, its key wrapped in `{..}`
+        /// if it has no hash tag, so the mark shares its Cluster slot), living as long as the
+        /// record and at least [`mark_for`](Self::mark_for), which a fetch reads in the same
+        /// round trip.
         ///
         /// ```no_run
         /// use std::sync::Arc;
@@ -184,6 +188,7 @@ macro_rules! tower_sessions_line {
         pub struct RedisRecords<T> {
             redis: Arc<Store<T>>,
             prefix: String,
+            mark_for: Duration,
         }
 
         impl<T: Transport> RedisRecords<T> {
@@ -193,6 +198,7 @@ macro_rules! tower_sessions_line {
                 RedisRecords {
                     redis,
                     prefix: String::new(),
+                    mark_for: super::records::MARK_FOR,
                 }
             }
 
@@ -202,53 +208,27 @@ macro_rules! tower_sessions_line {
                 self
             }
 
-            /// The record's key: it holds the token itself, so it is never logged.
-            fn key(&self, token: &SessionToken) -> String {
-                format!("{}{}", self.prefix, id_of(token))
+            /// How long the mark of a record imported under
+            /// [`AfterImport::Keep`](session_core::import::AfterImport::Keep) lives at least
+            /// (default 30 days), beyond the record's own expiry at the import. The old
+            /// application extends a record whenever it saves it, during a rollback say;
+            /// a record extended past its mark can be imported again. Set it to the longest
+            /// the old application could keep a record alive, if that is longer.
+            pub fn mark_for(mut self, at_least: Duration) -> Self {
+                self.mark_for = at_least;
+                self
             }
-        }
 
-        /// The key that marks the record under `key` imported
-        /// ([`AfterImport::Keep`](session_core::import::AfterImport::Keep)): in the same
-        /// Cluster slot as the record, so one batch reads both. A key with a hash tag keeps
-        /// it (the first `{..}` still decides); one without is wrapped in one.
-        fn marker(key: &str) -> String {
-            let tagged = key
-                .find('{')
-                .and_then(|open| key[open + 1..].find('}'))
-                .is_some_and(|len| len > 0);
-            if tagged {
-                format!("{key}:imported")
-            } else {
-                format!("{{{key}}}:imported")
+            /// The record's keys: they hold the token itself, so they are never logged.
+            fn keys(&self, token: &SessionToken) -> super::records::Keys {
+                super::records::Keys::of(format!("{}{}", self.prefix, id_of(token)))
             }
         }
 
         impl<T: Transport> Source for RedisRecords<T> {
             async fn fetch(&self, token: &SessionToken) -> session_core::Result<Option<NewSession>> {
-                let key = self.key(token);
-                let marker = marker(&key);
-                let get = [
-                    Command::Plain("GET", vec![key.as_bytes().into()]),
-                    Command::Plain("EXISTS", vec![marker.as_bytes().into()]),
-                ];
-                let mut replies = self.redis.transport().batch(&key, &get, false).await?;
-                match replies.pop() {
-                    Some(Reply::Int(0)) => {}
-                    Some(Reply::Int(_)) => return Ok(None),
-                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
-                    other => return Err(Error::Backend(format!("EXISTS answered {other:?}").into())),
-                }
-                let bytes = match replies.pop() {
-                    Some(Reply::Bytes(bytes)) => bytes,
-                    Some(Reply::Nil) => return Ok(None),
-                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
-                    other => {
-                        return Err(Error::Corrupt(format!(
-                            "tower-sessions record of {}: unexpected reply {other:?}",
-                            token.handle()
-                        )));
-                    }
+                let Some(bytes) = self.keys(token).read(&self.redis).await? else {
+                    return Ok(None);
                 };
                 let record: Record = rmp_serde::from_slice(&bytes).map_err(|e| {
                     Error::Corrupt(format!("tower-sessions record of {}: {e}", token.handle()))
@@ -268,41 +248,11 @@ macro_rules! tower_sessions_line {
             }
 
             async fn remove(&self, token: &SessionToken) -> session_core::Result<bool> {
-                let key = self.key(token);
-                let del = [Command::Plain("DEL", vec![key.as_bytes().into()])];
-                match self.redis.transport().batch(&key, &del, true).await?.pop() {
-                    Some(Reply::Int(n)) => Ok(n > 0),
-                    Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
-                    other => Err(Error::Backend(format!("DEL answered {other:?}").into())),
-                }
+                self.keys(token).remove(&self.redis).await
             }
 
-            /// Writes the marker [`fetch`](Source::fetch) looks for, expiring when the
-            /// record does (as its `PTTL` says now; a rollback that extends the record later
-            /// does not extend the marker).
             async fn mark_imported(&self, token: &SessionToken) -> session_core::Result<()> {
-                let key = self.key(token);
-                let pttl = [Command::Plain("PTTL", vec![key.as_bytes().into()])];
-                let mut args: Vec<Arg<'_>> = vec![marker(&key).into_bytes().into(), b"1".as_slice().into()];
-                match self.redis.transport().batch(&key, &pttl, false).await?.pop() {
-                    // A record without expiry: so is its marker.
-                    Some(Reply::Int(-1)) => {}
-                    Some(Reply::Int(ms)) if ms > 0 => {
-                        args.push(b"PX".as_slice().into());
-                        args.push(ms.to_string().into_bytes().into());
-                    }
-                    // No record (any more, or gone within the millisecond): nothing to
-                    // import again.
-                    Some(Reply::Int(_)) => return Ok(()),
-                    Some(Reply::Error(text)) => return Err(Error::Backend(text.into())),
-                    other => return Err(Error::Backend(format!("PTTL answered {other:?}").into())),
-                }
-                let set = [Command::Plain("SET", args)];
-                match self.redis.transport().batch(&key, &set, false).await?.pop() {
-                    Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
-                    Some(_) => Ok(()),
-                    None => Err(Error::Backend("SET answered nothing".into())),
-                }
+                self.keys(token).mark(&self.redis, self.mark_for).await
             }
         }
 

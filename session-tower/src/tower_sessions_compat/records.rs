@@ -1,0 +1,214 @@
+//! tower-sessions-redis-store's keys as an import source reads them: the record under its
+//! key, and the mark that says it was imported already (kept for a rollback,
+//! [`AfterImport::Keep`](session_core::import::AfterImport::Keep)). Independent of the
+//! tower-sessions line: only the record's decoding differs, and that stays with the line.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use session_core::redis::{Arg, Command, Reply, Store, Transport};
+use session_core::{Error, Result};
+
+/// How long a mark lives at least, by default: longer than tower-sessions' default expiry
+/// (two weeks), so an old application that saves a kept record again during a rollback does
+/// not outlive the mark with a default configuration.
+pub(super) const MARK_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The part of `key` that Redis Cluster hashes: what lies between the first `{` and the
+/// first `}` after it, if that is not empty, else the whole key.
+fn hashed_part(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let inner = &key[open + 1..];
+            let len = inner.find('}')?;
+            (len > 0).then(|| &inner[..len])
+        })
+        .unwrap_or(key)
+}
+
+/// A record's key and its mark's.
+pub(super) struct Keys {
+    record: String,
+    mark: String,
+    /// The mark shares the record's Cluster slot, so one batch reaches both.
+    together: bool,
+}
+
+impl Keys {
+    /// A key with a hash tag keeps it in the mark (the first `{..}` still decides); one
+    /// without is wrapped in one, which covers the whole key unless the key holds a `}`
+    /// (a prefix with braces): then the mark is sent on its own.
+    pub(super) fn of(record: String) -> Self {
+        let (mark, together) = if hashed_part(&record).len() != record.len() {
+            (format!("{record}:imported"), true)
+        } else {
+            let mark = format!("{{{record}}}:imported");
+            let together = hashed_part(&mark) == record;
+            (mark, together)
+        };
+        Keys {
+            record,
+            mark,
+            together,
+        }
+    }
+
+    /// The record's bytes, unless it is absent or marked imported.
+    pub(super) async fn read<T: Transport>(&self, redis: &Store<T>) -> Result<Option<Bytes>> {
+        let get = Command::Plain("GET", vec![self.record.as_bytes().into()]);
+        let exists = Command::Plain("EXISTS", vec![self.mark.as_bytes().into()]);
+        let (record, marked) = if self.together {
+            let mut replies = redis
+                .transport()
+                .batch(&self.record, &[get, exists], false)
+                .await?;
+            let marked = replies.pop();
+            (replies.pop(), marked)
+        } else {
+            let marked = redis
+                .transport()
+                .batch(&self.mark, &[exists], false)
+                .await?
+                .pop();
+            (
+                redis
+                    .transport()
+                    .batch(&self.record, &[get], false)
+                    .await?
+                    .pop(),
+                marked,
+            )
+        };
+        if int(marked, "EXISTS")? > 0 {
+            return Ok(None);
+        }
+        match record {
+            Some(Reply::Bytes(bytes)) => Ok(Some(bytes)),
+            Some(Reply::Nil) => Ok(None),
+            Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
+            other => Err(Error::Corrupt(format!(
+                "tower-sessions record: GET answered {other:?}"
+            ))),
+        }
+    }
+
+    /// Removes the record (and its mark); whether there was a record.
+    pub(super) async fn remove<T: Transport>(&self, redis: &Store<T>) -> Result<bool> {
+        let del_record = Command::Plain("DEL", vec![self.record.as_bytes().into()]);
+        let del_mark = Command::Plain("DEL", vec![self.mark.as_bytes().into()]);
+        let removed = if self.together {
+            let mut replies = redis
+                .transport()
+                .batch(&self.record, &[del_record, del_mark], true)
+                .await?;
+            replies.truncate(1);
+            replies.pop()
+        } else {
+            let removed = redis
+                .transport()
+                .batch(&self.record, &[del_record], true)
+                .await?
+                .pop();
+            redis
+                .transport()
+                .batch(&self.mark, &[del_mark], true)
+                .await?;
+            removed
+        };
+        Ok(int(removed, "DEL")? > 0)
+    }
+
+    /// Marks the record imported, for as long as it lives now and at least `at_least` (the
+    /// old application may extend the record by saving it); a record without expiry gets a
+    /// mark without one. No record: nothing to mark.
+    pub(super) async fn mark<T: Transport>(
+        &self,
+        redis: &Store<T>,
+        at_least: Duration,
+    ) -> Result<()> {
+        let pttl = [Command::Plain("PTTL", vec![self.record.as_bytes().into()])];
+        let left = redis
+            .transport()
+            .batch(&self.record, &pttl, false)
+            .await?
+            .pop();
+        let mut args: Vec<Arg<'_>> = vec![self.mark.as_bytes().into(), b"1".as_slice().into()];
+        match int(left, "PTTL")? {
+            -1 => {}
+            ms if ms > 0 => {
+                let at_least = i64::try_from(at_least.as_millis()).unwrap_or(i64::MAX);
+                args.push(b"PX".as_slice().into());
+                args.push(ms.max(at_least).to_string().into_bytes().into());
+            }
+            // Gone (or going within the millisecond).
+            _ => return Ok(()),
+        }
+        let set = [Command::Plain("SET", args)];
+        int_or_ok(
+            redis
+                .transport()
+                .batch(&self.mark, &set, false)
+                .await?
+                .pop(),
+            "SET",
+        )
+    }
+}
+
+/// An integer reply of `command`.
+fn int(reply: Option<Reply>, command: &str) -> Result<i64> {
+    match reply {
+        Some(Reply::Int(n)) => Ok(n),
+        Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
+        other => Err(Error::Backend(
+            format!("{command} answered {other:?}").into(),
+        )),
+    }
+}
+
+/// A status reply of `command`.
+fn int_or_ok(reply: Option<Reply>, command: &str) -> Result<()> {
+    match reply {
+        Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
+        Some(_) => Ok(()),
+        None => Err(Error::Backend(format!("{command} answered nothing").into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::redis::layout::key_slot;
+
+    #[test]
+    fn the_hashed_part_is_redis_clusters() {
+        // The examples of the Redis Cluster specification.
+        for (key, hashed) in [
+            ("{user1000}.following", "user1000"),
+            ("foo{}{bar}", "foo{}{bar}"),
+            ("foo{{bar}}zap", "{bar"),
+            ("foo{bar}{zap}", "bar"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(hashed_part(key), hashed, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_mark_shares_its_records_slot_or_says_it_does_not() {
+        let slot = |key: &str| key_slot(hashed_part(key).as_bytes());
+        let id = "hK3b_-QxZ0a9mQ2w1pLr7A";
+        let mut apart = Vec::new();
+        for prefix in [
+            "", "app:", "{app}:", "app}:", "{}app:", "a{}b:", "x{y", "{a}{b}", "}",
+        ] {
+            let keys = Keys::of(format!("{prefix}{id}"));
+            if keys.together {
+                assert_eq!(slot(&keys.record), slot(&keys.mark), "{prefix}");
+            } else {
+                apart.push(prefix);
+            }
+        }
+        assert_eq!(apart, ["app}:", "{}app:", "a{}b:", "}"]);
+    }
+}
