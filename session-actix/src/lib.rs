@@ -56,7 +56,13 @@
 //!
 //! A [`Key`] of actix-web's (`actix_web::cookie::Key`, cookie 0.16) converts by its master
 //! bytes: `Key::from(old.master())`.
+//!
+//! # Coming from actix-session
+//! Switching signs nobody out: [`actix_session_compat`] imports each session from
+//! actix-session's Redis store when its client first comes back with the old cookie, once
+//! however many of its requests overlap, and hands the client our cookie.
 
+pub mod actix_session_compat;
 mod error;
 mod extract;
 mod middleware;
@@ -65,4 +71,6 @@ pub use error::SessionError;
 pub use extract::Session;
 pub use middleware::{SessionMiddleware, SessionService};
 pub use session_core;
-pub use session_http::{CookieLifetime, Key, RequestSession, SameSite, SaveFailure, SessionConfig};
+pub use session_http::{
+    CookieLifetime, Key, LegacyToken, RequestSession, SameSite, SaveFailure, SessionConfig,
+};

@@ -2,11 +2,12 @@
 //! attributes, what to load, what to do when a save fails.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use session_core::{RetryPolicy, SessionStore, SessionToken};
+
+use crate::legacy::{Legacy, LegacyToken, Read};
 
 /// What the middleware does when the changes of a request cannot be saved at response time
 /// (the store is down, a write was rejected, a rotation failed).
@@ -55,14 +56,8 @@ pub struct CookieConfig {
     /// Another library's session cookie, read when ours is absent and then replaced by
     /// ours (see [`SessionConfig::legacy_cookie`]).
     pub(crate) legacy: Option<Legacy>,
-}
-
-/// The cookie of the library an application ran on before: its name, and the key it was
-/// signed or encrypted with, if any.
-#[derive(Clone)]
-pub(crate) struct Legacy {
-    pub(crate) name: String,
-    pub(crate) key: Option<(Key, Protection)>,
+    /// How the legacy cookie's value becomes a token (default: it is one).
+    pub(crate) legacy_token: Option<Arc<dyn LegacyToken>>,
 }
 
 /// How the cookie's value is protected with a key.
@@ -107,6 +102,7 @@ impl std::fmt::Debug for CookieConfig {
                     .as_ref()
                     .and_then(|l| l.key.as_ref().map(|(_, p)| p)),
             )
+            .field("legacy_token", &self.legacy_token)
             .finish()
     }
 }
@@ -123,6 +119,7 @@ impl Default for CookieConfig {
             lifetime: CookieLifetime::BrowserSession,
             key: None,
             legacy: None,
+            legacy_token: None,
         }
     }
 }
@@ -152,15 +149,13 @@ impl CookieConfig {
                     presented.legacy = true;
                     continue;
                 }
-                let protected = legacy.key.is_some();
-                legacy_token = verified(cookie, legacy.key.as_ref());
-                if protected && legacy_token.is_none() {
-                    // Left in place: if the key is wrong, removing every old cookie would
-                    // sign every user out for good; with the right key set later, they
-                    // still come through.
-                    legacy_not_opened();
-                } else {
-                    presented.legacy = true;
+                match legacy.read(cookie, self.legacy_token.as_deref()) {
+                    Read::Token(token) => {
+                        legacy_token = Some(token);
+                        presented.legacy = true;
+                    }
+                    Read::Unusable => presented.legacy = true,
+                    Read::Unopened => {}
                 }
             }
         }
@@ -224,11 +219,19 @@ impl CookieConfig {
     }
 }
 
-/// The token in `cookie`, if its signature or encryption (when `key` protects it) and its
-/// form are valid.
+/// The token in our `cookie`, if its signature or encryption (when `key` protects it) and
+/// its form are valid.
 fn verified(cookie: Cookie<'_>, key: Option<&(Key, Protection)>) -> Option<SessionToken> {
+    parse(opened(cookie, key)?.value())
+}
+
+/// The cookie as sent, if its signature or encryption (when `key` protects it) is valid.
+pub(crate) fn opened<'c>(
+    cookie: Cookie<'c>,
+    key: Option<&(Key, Protection)>,
+) -> Option<Cookie<'c>> {
     let Some((key, protection)) = key else {
-        return parse(cookie.value());
+        return Some(cookie);
     };
     let jar = CookieJar::new();
     let opened = match protection {
@@ -238,24 +241,11 @@ fn verified(cookie: Cookie<'_>, key: Option<&(Key, Protection)>) -> Option<Sessi
     if opened.is_none() {
         tracing::debug!(?protection, "session cookie that does not verify ignored");
     }
-    parse(opened?.value())
-}
-
-/// Warns that a protected legacy cookie did not open: on the 1st, 2nd, 4th, 8th, ... time
-/// in this process, so a wrong key shows at once without a line per request.
-fn legacy_not_opened() {
-    static SEEN: AtomicU64 = AtomicU64::new(0);
-    let seen = SEEN.fetch_add(1, Ordering::Relaxed) + 1;
-    if seen.is_power_of_two() {
-        tracing::warn!(
-            seen,
-            "legacy session cookies that the configured key does not open (left in place): is it the old application's key and protection?"
-        );
-    }
+    opened
 }
 
 /// A cookie value as a token; a malformed one is logged and ignored.
-fn parse(value: &str) -> Option<SessionToken> {
+pub(crate) fn parse(value: &str) -> Option<SessionToken> {
     SessionToken::parse(value)
         .map_err(|error| tracing::debug!(%error, "malformed session cookie ignored"))
         .ok()
@@ -368,78 +358,6 @@ impl SessionConfig {
     /// ```
     pub fn private(mut self, key: Key) -> Self {
         self.cookie.key = Some((key, Protection::Private));
-        self
-    }
-
-    /// Also reads the session token from the cookie `name` of the library this application
-    /// ran on before (tower-sessions: `id`), when our cookie is absent, and hands it over:
-    /// the response sets our cookie with the same token and removes the old cookie (with
-    /// this configuration's path and domain). Pair it with a store that imports the old
-    /// library's sessions ([`Importing`](session_core::import::Importing)), so a signed-in
-    /// user stays signed in across the switch. A token that names no live session (here or,
-    /// by import, in the old store) is not handed over. Remove this setting once the old
-    /// sessions have expired.
-    ///
-    /// This reads the old cookie unprotected, as tower-sessions writes it by default; for
-    /// an application that signed or encrypted it, see
-    /// [`legacy_cookie_signed`](SessionConfig::legacy_cookie_signed) and
-    /// [`legacy_cookie_private`](SessionConfig::legacy_cookie_private). While an
-    /// unprotected old cookie is read, [`signed`](SessionConfig::signed) and
-    /// [`private`](SessionConfig::private) protect less: a raw token presented in the old
-    /// cookie is accepted for any live session, and the response hands it over in a
-    /// protected cookie, so rotating the key does not invalidate a token someone kept.
-    ///
-    /// ```
-    /// # use session_core::MemoryStore;
-    /// let config = session_http::SessionConfig::new(MemoryStore::new()).legacy_cookie("id");
-    /// ```
-    pub fn legacy_cookie(mut self, name: impl Into<String>) -> Self {
-        self.cookie.legacy = Some(Legacy {
-            name: name.into(),
-            key: None,
-        });
-        self
-    }
-
-    /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie signed with
-    /// `key` (tower-sessions' `SessionManagerLayer::with_signed`; the `cookie` crate's
-    /// signed jar, HMAC-SHA256 of the value): a cookie whose signature does not verify
-    /// counts as absent and is left in place (a wrong key must not delete every user's old
-    /// cookie; the first such cookies are logged at `warn`). `key` is the old
-    /// application's key, which may differ from the one that protects our cookie.
-    ///
-    /// ```
-    /// use session_core::MemoryStore;
-    /// use session_http::{Key, SessionConfig};
-    /// // The old application's key, as it loads it (here a fresh one).
-    /// let old_key = Key::generate();
-    /// let config = SessionConfig::new(MemoryStore::new()).legacy_cookie_signed("id", old_key);
-    /// ```
-    pub fn legacy_cookie_signed(mut self, name: impl Into<String>, key: Key) -> Self {
-        self.cookie.legacy = Some(Legacy {
-            name: name.into(),
-            key: Some((key, Protection::Signed)),
-        });
-        self
-    }
-
-    /// As [`legacy_cookie`](SessionConfig::legacy_cookie), for an old cookie encrypted with
-    /// `key` (tower-sessions' `SessionManagerLayer::with_private`; the `cookie` crate's
-    /// private jar, AES-256-GCM with the cookie's name authenticated): a cookie that does
-    /// not decrypt counts as absent and is left in place, as with
-    /// [`legacy_cookie_signed`](SessionConfig::legacy_cookie_signed).
-    ///
-    /// ```
-    /// use session_core::MemoryStore;
-    /// use session_http::{Key, SessionConfig};
-    /// let old_key = Key::generate();
-    /// let config = SessionConfig::new(MemoryStore::new()).legacy_cookie_private("id", old_key);
-    /// ```
-    pub fn legacy_cookie_private(mut self, name: impl Into<String>, key: Key) -> Self {
-        self.cookie.legacy = Some(Legacy {
-            name: name.into(),
-            key: Some((key, Protection::Private)),
-        });
         self
     }
 

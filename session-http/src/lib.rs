@@ -35,11 +35,13 @@
 //! ```
 
 mod config;
+mod legacy;
 mod session;
 mod status;
 
 pub use config::{CookieConfig, CookieLifetime, SaveFailure, SessionConfig};
 pub use cookie::{Key, SameSite};
+pub use legacy::LegacyToken;
 pub use session::{Finished, RequestSession};
 pub use session_core;
 pub use status::{error_message, report, status_of, unsaved_message};

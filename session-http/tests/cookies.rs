@@ -195,3 +195,43 @@ async fn a_protected_legacy_cookie_is_read_with_the_old_key_only() {
         }
     }
 }
+
+/// A mapping for old ids that are not tokens: the test's stand-in for actix-session's keys.
+#[derive(Debug)]
+struct Suffixed;
+
+impl session_http::LegacyToken for Suffixed {
+    fn token(&self, value: &str) -> Option<session_core::SessionToken> {
+        session_core::SessionToken::parse(value.strip_suffix("!old")?).ok()
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_value_is_percent_decoded_and_mapped_to_a_token() {
+    let store = Arc::new(MemoryStore::new());
+    let token = session_core::SessionToken::generate();
+    let new = NewSession::new().put("n", &8).unwrap();
+    store.create_with_token(&token, new).await.unwrap().unwrap();
+    let config = Arc::new(
+        SessionConfig::new(store.clone())
+            .legacy_cookie("id")
+            .legacy_token(Suffixed),
+    );
+    // `!` percent-encoded, as actix-web writes cookie values.
+    let presented = format!("id={}%21old", token.expose());
+    let session = RequestSession::start(&config, [presented.as_str()]);
+    assert_eq!(session.get::<i64>("n").await.unwrap(), Some(8));
+    let finished = session.finish(false).await;
+    assert!(
+        finished
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("session={}", token.expose())))
+    );
+    // Without the mapping's suffix the value is no session (and the cookie goes).
+    let bare = format!("id={}", token.expose());
+    let session = RequestSession::start(&config, [bare.as_str()]);
+    assert_eq!(session.get::<i64>("n").await.unwrap(), None);
+    let finished = session.finish(false).await;
+    assert!(finished.set_cookies.iter().any(|c| c.starts_with("id=;")));
+}

@@ -41,6 +41,7 @@ pub mod layout;
 mod recent;
 pub mod retry;
 mod settings;
+pub mod source;
 mod store;
 
 use std::borrow::Cow;

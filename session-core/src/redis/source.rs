@@ -1,18 +1,20 @@
-//! tower-sessions-redis-store's keys as an import source reads them: the record under its
-//! key, and the mark that says it was imported already (kept for a rollback,
-//! [`AfterImport::Keep`](session_core::import::AfterImport::Keep)). Independent of the
-//! tower-sessions line: only the record's decoding differs, and that stays with the line.
+//! Another library's session records on Redis, as an import [`Source`](crate::import::Source)
+//! reads them: the record under its key, and the mark that says it was imported already
+//! (kept for a rollback, [`AfterImport::Keep`](crate::import::AfterImport::Keep)). Written
+//! once for every source (tower-sessions-redis-store, actix-session): only a record's
+//! decoding differs, and that stays with the source.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use session_core::redis::{Arg, Command, Reply, Store, Transport};
-use session_core::{Error, Result};
+
+use super::{Arg, Command, Reply, Store, Transport};
+use crate::error::{Error, Result};
 
 /// How long a mark lives at least, by default: longer than tower-sessions' default expiry
-/// (two weeks), so an old application that saves a kept record again during a rollback does
-/// not outlive the mark with a default configuration.
-pub(super) const MARK_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// (two weeks) and actix-session's (one day), so an old application that saves a kept
+/// record again during a rollback does not outlive the mark with a default configuration.
+pub const DEFAULT_MARK_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// The part of `key` that Redis Cluster hashes: what lies between the first `{` and the
 /// first `}` after it, if that is not empty, else the whole key.
@@ -27,18 +29,34 @@ fn hashed_part(key: &str) -> &str {
 }
 
 /// A record's key and its mark's.
-pub(super) struct Keys {
+///
+/// ```
+/// use session_core::redis::source::SourceKeys;
+/// let keys = SourceKeys::of("app:hK3b_-QxZ0a9mQ2w1pLr7A".into());
+/// assert_eq!(keys.mark(), "{app:hK3b_-QxZ0a9mQ2w1pLr7A}:imported");
+/// ```
+#[derive(Clone)]
+pub struct SourceKeys {
     record: String,
     mark: String,
     /// The mark shares the record's Cluster slot, so one batch reaches both.
     together: bool,
 }
 
-impl Keys {
+/// The keys hold session ids, which are secrets: never shown.
+impl std::fmt::Debug for SourceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceKeys")
+            .field("together", &self.together)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SourceKeys {
     /// A key with a hash tag keeps it in the mark (the first `{..}` still decides); one
     /// without is wrapped in one, which covers the whole key unless the key holds a `}`
     /// (a prefix with braces): then the mark is sent on its own.
-    pub(super) fn of(record: String) -> Self {
+    pub fn of(record: String) -> Self {
         let (mark, together) = if hashed_part(&record).len() != record.len() {
             (format!("{record}:imported"), true)
         } else {
@@ -46,15 +64,20 @@ impl Keys {
             let together = hashed_part(&mark) == record;
             (mark, together)
         };
-        Keys {
+        SourceKeys {
             record,
             mark,
             together,
         }
     }
 
+    /// The mark's key.
+    pub fn mark(&self) -> &str {
+        &self.mark
+    }
+
     /// The record's bytes, unless it is absent or marked imported.
-    pub(super) async fn read<T: Transport>(&self, redis: &Store<T>) -> Result<Option<Bytes>> {
+    pub async fn read<T: Transport>(&self, redis: &Store<T>) -> Result<Option<Bytes>> {
         let get = Command::Plain("GET", vec![self.record.as_bytes().into()]);
         let exists = Command::Plain("EXISTS", vec![self.mark.as_bytes().into()]);
         let (record, marked) = if self.together {
@@ -87,13 +110,13 @@ impl Keys {
             Some(Reply::Nil) => Ok(None),
             Some(Reply::Error(text)) => Err(Error::Backend(text.into())),
             other => Err(Error::Corrupt(format!(
-                "tower-sessions record: GET answered {other:?}"
+                "session record: GET answered {other:?}"
             ))),
         }
     }
 
     /// Removes the record (and its mark); whether there was a record.
-    pub(super) async fn remove<T: Transport>(&self, redis: &Store<T>) -> Result<bool> {
+    pub async fn remove<T: Transport>(&self, redis: &Store<T>) -> Result<bool> {
         let del_record = Command::Plain("DEL", vec![self.record.as_bytes().into()]);
         let del_mark = Command::Plain("DEL", vec![self.mark.as_bytes().into()]);
         let removed = if self.together {
@@ -121,7 +144,7 @@ impl Keys {
     /// Marks the record imported, for as long as it lives now and at least `at_least` (the
     /// old application may extend the record by saving it); a record without expiry gets a
     /// mark without one. No record: nothing to mark.
-    pub(super) async fn mark<T: Transport>(
+    pub async fn mark_imported<T: Transport>(
         &self,
         redis: &Store<T>,
         at_least: Duration,
@@ -178,7 +201,7 @@ fn int_or_ok(reply: Option<Reply>, command: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::redis::layout::key_slot;
+    use crate::redis::layout::key_slot;
 
     #[test]
     fn the_hashed_part_is_redis_clusters() {
@@ -202,7 +225,7 @@ mod tests {
         for prefix in [
             "", "app:", "{app}:", "app}:", "{}app:", "a{}b:", "x{y", "{a}{b}", "}",
         ] {
-            let keys = Keys::of(format!("{prefix}{id}"));
+            let keys = SourceKeys::of(format!("{prefix}{id}"));
             if keys.together {
                 assert_eq!(slot(&keys.record), slot(&keys.mark), "{prefix}");
             } else {

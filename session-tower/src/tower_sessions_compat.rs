@@ -50,8 +50,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use session_core::{SessionHandle, SessionRecord, SessionStore};
 
-mod records;
-
 /// Records loaded at most; when full the map starts again (a miss costs one read at save).
 const LOADED_CAPACITY: usize = 1024;
 
@@ -119,6 +117,7 @@ macro_rules! tower_sessions_line {
 
         use async_trait::async_trait;
         use session_core::import::Source;
+        use session_core::redis::source::{DEFAULT_MARK_FOR, SourceKeys};
         use session_core::redis::{Store, Transport};
         use session_core::{Delta, Error, MAX_IDLE_TIMEOUT, NewSession, SessionToken};
         use time::OffsetDateTime;
@@ -198,7 +197,7 @@ macro_rules! tower_sessions_line {
                 RedisRecords {
                     redis,
                     prefix: String::new(),
-                    mark_for: super::records::MARK_FOR,
+                    mark_for: DEFAULT_MARK_FOR,
                 }
             }
 
@@ -220,8 +219,8 @@ macro_rules! tower_sessions_line {
             }
 
             /// The record's keys: they hold the token itself, so they are never logged.
-            fn keys(&self, token: &SessionToken) -> super::records::Keys {
-                super::records::Keys::of(format!("{}{}", self.prefix, id_of(token)))
+            fn keys(&self, token: &SessionToken) -> SourceKeys {
+                SourceKeys::of(format!("{}{}", self.prefix, id_of(token)))
             }
         }
 
@@ -252,7 +251,7 @@ macro_rules! tower_sessions_line {
             }
 
             async fn mark_imported(&self, token: &SessionToken) -> session_core::Result<()> {
-                self.keys(token).mark(&self.redis, self.mark_for).await
+                self.keys(token).mark_imported(&self.redis, self.mark_for).await
             }
         }
 
