@@ -10,7 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
-use session_actix::actix_session_compat::RedisSessions;
+use session_actix::actix_session_compat::RedisRecords;
 use session_actix::{Key, Session, SessionConfig, SessionError, SessionMiddleware};
 use session_core::import::{AfterImport, Importing};
 use session_core::{Delta, SessionStore, SessionToken};
@@ -111,7 +111,13 @@ async fn logout(session: Session) -> Result<HttpResponse, SessionError> {
     Ok(HttpResponse::Ok().finish())
 }
 
-type Old = RedisSessions<RedisTransport>;
+/// A login: the session moves to a fresh token.
+async fn login(session: Session) -> Result<HttpResponse, SessionError> {
+    session.rotate().await;
+    Ok(HttpResponse::Ok().finish())
+}
+
+type Old = RedisRecords<RedisTransport>;
 
 /// A store of ours that imports the old app's sessions, and the source it reads them from.
 async fn importing(
@@ -127,7 +133,7 @@ async fn importing(
             .await
             .expect("a Redis store"),
     );
-    let old = RedisSessions::new(redis.clone(), key);
+    let old = RedisRecords::new(redis.clone(), key);
     (Importing::new(redis, old.clone()).after_import(after), old)
 }
 
@@ -150,7 +156,8 @@ fn serve_new(d: &Deployment, key: Key, after: AfterImport) -> SocketAddr {
                     .route("/whoami", web::get().to(whoami))
                     .route("/add", web::post().to(add))
                     .route("/n", web::get().to(count))
-                    .route("/logout", web::post().to(logout)),
+                    .route("/logout", web::post().to(logout))
+                    .route("/login", web::post().to(login)),
             );
         }) as Box<dyn Fn(&mut web::ServiceConfig) + Send + Sync>
     })
@@ -322,8 +329,9 @@ async fn overlapping_first_requests_import_once_and_lose_nothing() {
     assert_eq!(pttl(&d.url, &session_key).await, -2);
 }
 
-/// Under `Keep` the old record stays for a rollback, marked: a session that idles out here
-/// is not imported again, and the old app still serves it.
+/// Under `Keep` the old record stays, marked: a session that idles out here is not imported
+/// again. (No rollback comes of it for actix-session: the client's old cookie is removed at
+/// the hand-over, and ours carries a token actix-session cannot read.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keep_leaves_the_old_record_and_never_imports_twice() {
     let (d, old, master) = deployment().await;
@@ -353,7 +361,40 @@ async fn keep_leaves_the_old_record_and_never_imports_twice() {
             "{cookie}: not imported again"
         );
     }
-    assert_eq!(send("GET", old, "/whoami", Some(&cookie)).await.body, "cat");
+    assert!(pttl(&d.url, &session_key).await > 0, "still kept");
+}
+
+/// A first request that logs in (rotates) or logs out settles the import on the instance
+/// that read the old cookie: the old record goes either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_request_that_logs_in_or_out_removes_the_old_record() {
+    let (d, old, master) = deployment().await;
+    let new = serve_new(&d, Key::from(&master), AfterImport::Remove);
+
+    let (cookie, session_key) = old_login(old, &master, "eve").await;
+    let answer = send("POST", new, "/login", Some(&cookie)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let ours = format!("session={}", answer.cookie("session").expect("a new token"));
+    assert_eq!(answer.cookie("id"), Some(""));
+    assert_eq!(
+        pttl(&d.url, &session_key).await,
+        -2,
+        "removed at the import"
+    );
+    assert_eq!(send("GET", new, "/whoami", Some(&ours)).await.body, "eve");
+    // The old cookie's token forwards to the login's session, as any rotated token does
+    // for the store's rotate grace (requests in flight land).
+    assert_eq!(send("GET", new, "/whoami", Some(&cookie)).await.body, "eve");
+
+    let (cookie, session_key) = old_login(old, &master, "fay").await;
+    let answer = send("POST", new, "/logout", Some(&cookie)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.cookie("id"), Some(""));
+    assert_eq!(pttl(&d.url, &session_key).await, -2);
+    assert_eq!(
+        send("GET", new, "/whoami", Some(&cookie)).await.body,
+        "none"
+    );
 }
 
 /// An old cookie the configured key does not open is no session, and is left in place; a

@@ -10,7 +10,8 @@
 //! A source's copy is removed once imported ([`AfterImport::Remove`], the default), so an
 //! old cookie cannot bring a session back after a logout, a rotation or an expiry here.
 //! Every delete and rotation here removes the source's copy as well (one more command each),
-//! which also covers a removal at import that failed.
+//! which also covers a removal at import that failed, for a source that finds its copy from
+//! the token alone.
 //!
 //! [`AfterImport::Keep`] leaves the copy until its own expiry, for rolling back to the old
 //! application, and marks it imported ([`Source::mark_imported`]), so it is not imported
@@ -57,8 +58,9 @@ use crate::token::SessionToken;
 ///   default answers [`Error::Unsupported`], which `Importing` logs at `error` on every
 ///   import under `Keep`.
 ///
-/// A source that cannot map a token to its own key (its ids are not 128-bit tokens) cannot
-/// be imported this way.
+/// A source whose ids are not 128-bit tokens needs the HTTP layer to map its cookie's value
+/// to a token and to remember which id a token came from, as session-actix's import from
+/// actix-session does; such a source finds its copy only where that mapping is known.
 ///
 /// # Example
 /// A source that knows one session, over a memory store:

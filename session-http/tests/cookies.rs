@@ -235,3 +235,48 @@ async fn a_legacy_value_is_percent_decoded_and_mapped_to_a_token() {
     let finished = session.finish(false).await;
     assert!(finished.set_cookies.iter().any(|c| c.starts_with("id=;")));
 }
+
+/// An old store that cannot be reached.
+#[derive(Debug)]
+struct Down;
+
+impl session_core::import::Source for Down {
+    async fn fetch(
+        &self,
+        _: &session_core::SessionToken,
+    ) -> session_core::Result<Option<NewSession>> {
+        Err(session_core::Error::Backend(
+            "the old store timed out".into(),
+        ))
+    }
+    async fn remove(&self, _: &session_core::SessionToken) -> session_core::Result<bool> {
+        Err(session_core::Error::Backend(
+            "the old store timed out".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_session_whose_import_failed_keeps_the_old_cookie() {
+    let store = session_core::import::Importing::new(MemoryStore::new(), Down);
+    let config = Arc::new(SessionConfig::new(store).legacy_cookie("id"));
+    let token = session_core::SessionToken::generate();
+    let presented = format!("id={}", token.expose());
+    // A request whose handler never reads the session, and one whose read fails.
+    for read in [false, true] {
+        let session = RequestSession::start(&config, [presented.as_str()]);
+        if read {
+            assert!(session.get::<i64>("n").await.is_err());
+        }
+        let finished = session.finish(false).await;
+        assert!(
+            finished.error.is_some() || read,
+            "the check's error is reported"
+        );
+        assert!(
+            finished.set_cookies.is_empty(),
+            "read {read}: neither ours nor the old cookie's removal: {:?}",
+            finished.set_cookies
+        );
+    }
+}

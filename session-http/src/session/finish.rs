@@ -134,13 +134,27 @@ impl RequestSession {
             // cookie only if it names a live session (importing it, through an importing
             // store). Once per client: from then on it comes in our cookie.
             match self.inner.config.store.load_read_only(&token).await {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => state.touched = true,
                 Ok(None) => {
                     state.token = None;
                     state.stale_cookie = true;
                 }
                 Err(error) => outcome = Err(error),
             }
+        }
+        // A legacy token that no step of this request found live (the check or the import
+        // failed) is not handed over, and the legacy cookie stays: the next request tries
+        // again. Handing it over would leave the client a token that only the old cookie
+        // can still lead to its session (one mapped by `legacy_token` needs the old value).
+        let unconfirmed = state.from_legacy
+            && !state.touched
+            && !state.deleted
+            && !state.new_token
+            && state.token.is_some();
+        if unconfirmed {
+            tracing::debug!("legacy session not confirmed live; the old cookie stays");
+            state.from_legacy = false;
+            leave_cookie = true;
         }
         let mut set_cookies = Vec::new();
         if !leave_cookie {
