@@ -103,7 +103,7 @@ struct Pending {
 
 impl Pending {
     fn insert(&mut self, handle: SessionHandle, session_key: String) {
-        while self.keys.len() >= PENDING_CAPACITY {
+        while !self.keys.contains_key(&handle) && self.keys.len() >= PENDING_CAPACITY {
             let Some((old, seq)) = self.order.pop_front() else {
                 break;
             };
@@ -325,5 +325,12 @@ mod tests {
             "the newest stays"
         );
         assert!(pending.order.len() <= 2 * PENDING_CAPACITY);
+        // A key presented again at capacity evicts nobody.
+        pending.insert(handles[PENDING_CAPACITY], "again".into());
+        assert_eq!(pending.keys.len(), PENDING_CAPACITY);
+        assert!(
+            pending.keys.contains_key(&handles[1]),
+            "the next oldest stays"
+        );
     }
 }

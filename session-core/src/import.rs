@@ -17,9 +17,11 @@
 //! application, and marks it imported ([`Source::mark_imported`]), so it is not imported
 //! twice while the mark lives: a session that ends here (a logout, a rotation, an idle
 //! expiry, or [`delete_all_of`](SessionStore::delete_all_of)) stays ended, whatever cookie
-//! comes back. A logout or rotation also removes the copy. The mark is written after the
-//! create (a mark first would turn a request overlapping the import away); if writing it
-//! fails, the error is logged and that copy stays importable until a logout here removes it.
+//! comes back. A logout or rotation also removes the copy (where the source finds it from
+//! the token). The mark is written after the create (a mark first would turn a request
+//! overlapping the import away); if writing it fails, the error is logged and that copy
+//! stays importable until a logout here removes it, or, for a source that cannot find it
+//! from the token, until it expires.
 //!
 //! # Cost
 //! Nothing for a read or write of a session that exists here; a delete or rotation costs
@@ -117,8 +119,8 @@ pub enum AfterImport {
     /// Kept until its own expiry, for a rollback to the old application (which then sees
     /// the session as it was at import), and marked imported
     /// ([`Source::mark_imported`]), so it is not imported again while the mark lives. A
-    /// delete or rotation here removes it. For a short window only: changes made here after
-    /// the import are not in it.
+    /// delete or rotation here removes it, where the source finds it from the token. For a
+    /// short window only: changes made here after the import are not in it.
     Keep,
 }
 

@@ -134,7 +134,7 @@ impl CookieConfig {
     ) -> Presented {
         let mut presented = Presented::default();
         let mut ours_presented = false;
-        let mut legacy_token = None;
+        let mut legacy_cookies = Vec::new();
         let cookies = cookie_headers
             .into_iter()
             .flat_map(|text| Cookie::split_parse(text).flatten());
@@ -144,25 +144,35 @@ impl CookieConfig {
                 if presented.token.is_none() {
                     presented.token = verified(cookie, self.key.as_ref());
                 }
-            } else if let Some(legacy) = self.legacy.as_ref().filter(|l| l.name == cookie.name()) {
-                if legacy_token.is_some() {
-                    presented.legacy = true;
-                    continue;
-                }
-                match legacy.read(cookie, self.legacy_token.as_deref()) {
-                    Read::Token(token) => {
-                        legacy_token = Some(token);
-                        presented.legacy = true;
-                    }
-                    Read::Unusable => presented.legacy = true,
-                    Read::Unopened => {}
-                }
+            } else if self
+                .legacy
+                .as_ref()
+                .is_some_and(|l| l.name == cookie.name())
+            {
+                legacy_cookies.push(cookie);
             }
         }
         presented.stale = ours_presented && presented.token.is_none();
-        if presented.token.is_none() && legacy_token.is_some() {
-            presented.token = legacy_token;
-            presented.from_legacy = true;
+        let Some(legacy) = self.legacy.as_ref().filter(|_| !legacy_cookies.is_empty()) else {
+            return presented;
+        };
+        if presented.token.is_some() {
+            // Ours carries the session: the old cookie is not read (for a mapped value that
+            // costs a keyed hash), only removed.
+            presented.legacy = true;
+            return presented;
+        }
+        for cookie in legacy_cookies {
+            match legacy.read(cookie, self.legacy_token.as_deref()) {
+                Read::Token(token) => {
+                    presented.token = Some(token);
+                    presented.from_legacy = true;
+                    presented.legacy = true;
+                    break;
+                }
+                Read::Unusable => presented.legacy = true,
+                Read::Unopened => {}
+            }
         }
         presented
     }

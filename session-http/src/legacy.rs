@@ -118,8 +118,10 @@ impl SessionConfig {
     /// this configuration's path and domain). Pair it with a store that imports the old
     /// library's sessions ([`Importing`](session_core::import::Importing)), so a signed-in
     /// user stays signed in across the switch. A token that names no live session (here or,
-    /// by import, in the old store) is not handed over. Remove this setting once the old
-    /// sessions have expired.
+    /// by import, in the old store) is not handed over; while its check or import fails
+    /// (the old store unreachable), the old cookie stays for the next request. Ours, when
+    /// present, wins, and the old cookie is then only removed. Remove this setting once the
+    /// old sessions have expired.
     ///
     /// This reads the old cookie unprotected, as tower-sessions writes it by default; for
     /// an application that signed or encrypted it, see

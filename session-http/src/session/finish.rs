@@ -139,7 +139,11 @@ impl RequestSession {
                     state.token = None;
                     state.stale_cookie = true;
                 }
-                Err(error) => outcome = Err(error),
+                // Nothing of this request is lost (it changed nothing), so its response
+                // stands; the legacy cookie stays for the next request to try again.
+                Err(error) => {
+                    tracing::warn!(%error, "legacy session could not be checked; the old cookie stays")
+                }
             }
         }
         // A legacy token that no step of this request found live (the check or the import

@@ -538,7 +538,9 @@ impl RequestSession {
     pub async fn delete(&self) -> Result<()> {
         let mut state = self.inner.state.lock().await;
         state.drop_pending();
-        if let Some(token) = state.token.take() {
+        // The token stays until the delete succeeded: after a failure the response neither
+        // removes the cookie nor hands over a legacy one, so the client can log out again.
+        if let Some(token) = state.token.clone() {
             self.inner.config.store.delete(&token).await?;
             tracing::debug!(handle = %token.handle(), "session deleted");
         }
