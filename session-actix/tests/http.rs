@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use session_core::{Policy, SessionStore, SessionToken};
 use session_redis::RedisStoreBuilder;
+use session_testkit::http::{Reply, send};
 use session_testkit::topology::{self, Shape};
 
 /// Serves the shop over `store` on a free loopback port, in an actix-web server of one
@@ -56,50 +56,6 @@ async fn two_instances(policy: Policy) -> (SocketAddr, SocketAddr, Arc<dyn Sessi
     };
     let look = store().await;
     (serve(store().await), serve(store().await), look)
-}
-
-/// One reply: status, body and the `Set-Cookie` headers.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    body: String,
-    set_cookies: Vec<cookie::Cookie<'static>>,
-}
-
-impl Reply {
-    fn cookie(&self, name: &str) -> Option<&cookie::Cookie<'static>> {
-        self.set_cookies.iter().find(|c| c.name() == name)
-    }
-
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
-}
-
-async fn send(method: &str, addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let mut req = match method {
-        "GET" => client.get(url),
-        _ => client.post(url),
-    };
-    if let Some(cookie) = cookie {
-        req = req.header(COOKIE, cookie);
-    }
-    let res = req.send().await.expect("the server answers");
-    let status = res.status();
-    let set_cookies = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
-        .collect();
-    let body = res.text().await.unwrap();
-    Reply {
-        status,
-        body,
-        set_cookies,
-    }
 }
 
 /// The `Cookie` header for the session cookie a reply set.

@@ -9,12 +9,12 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use session_actix::actix_session_compat::RedisRecords;
 use session_actix::{Key, Session, SessionConfig, SessionError, SessionMiddleware};
 use session_core::import::{AfterImport, Importing};
 use session_core::{Delta, SessionStore, SessionToken};
 use session_redis::{RedisStore, RedisStoreBuilder, RedisTransport};
+use session_testkit::http::send;
 use session_testkit::topology::{self, Shape};
 
 /// Runs `app` (built on the server's own thread) on a free loopback port, in an actix-web
@@ -188,55 +188,13 @@ async fn deployment() -> (Deployment, SocketAddr, Vec<u8>) {
     (Deployment::at(dep.url(), namespace), old, master)
 }
 
-/// What a response said: status, body, and its `Set-Cookie` values by name (an empty value
-/// is a removal).
-struct Answer {
-    status: StatusCode,
-    body: String,
-    cookies: Vec<(String, String)>,
-}
-
-impl Answer {
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-async fn send(method: &str, addr: SocketAddr, path: &str, cookie: Option<&str>) -> Answer {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let mut req = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    if let Some(c) = cookie {
-        req = req.header(COOKIE, c);
-    }
-    let res = req.send().await.expect("a response");
-    let cookies = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| cookie::Cookie::parse(v.to_str().ok()?.to_owned()).ok())
-        .map(|c| (c.name().to_owned(), c.value().to_owned()))
-        .collect();
-    Answer {
-        status: res.status(),
-        body: res.text().await.unwrap_or_default(),
-        cookies,
-    }
-}
-
 /// Signs `user` in on the old app: its `id` cookie, and the session key inside it (the
 /// Redis key of the old record), as actix-session's cookie jar reads it.
 async fn old_login(old: SocketAddr, master: &[u8], user: &str) -> (String, String) {
     let answer = send("POST", old, &format!("/login/{user}"), None).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let value = answer
-        .cookie("id")
+        .cookie_value("id")
         .expect("the old app's cookie")
         .to_owned();
     // actix-web writes it percent-encoded (and reads it decoded).
@@ -273,8 +231,15 @@ async fn a_signed_in_actix_session_user_stays_signed_in_across_the_switch() {
     // our cookie and removes the old one and its record.
     let first = send("GET", new, "/whoami", Some(&cookie)).await;
     assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "ann"));
-    let ours = format!("session={}", first.cookie("session").expect("our cookie"));
-    assert_eq!(first.cookie("id"), Some(""), "the old cookie is removed");
+    let ours = format!(
+        "session={}",
+        first.cookie_value("session").expect("our cookie")
+    );
+    assert_eq!(
+        first.cookie_value("id"),
+        Some(""),
+        "the old cookie is removed"
+    );
     assert_eq!(
         pttl(&d.url, &session_key).await,
         -2,
@@ -319,7 +284,12 @@ async fn overlapping_first_requests_import_once_and_lose_nothing() {
     for add in adds.collect::<Vec<_>>() {
         let answer = add.await.unwrap();
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        handed.push(answer.cookie("session").expect("our cookie").to_owned());
+        handed.push(
+            answer
+                .cookie_value("session")
+                .expect("our cookie")
+                .to_owned(),
+        );
     }
     handed.dedup();
     assert_eq!(handed.len(), 1, "every response hands over the same token");
@@ -340,7 +310,10 @@ async fn keep_leaves_the_old_record_and_never_imports_twice() {
     let new = serve_new(&d, key.clone(), AfterImport::Keep);
     let first = send("GET", new, "/whoami", Some(&cookie)).await;
     assert_eq!(first.body, "cat");
-    let ours = format!("session={}", first.cookie("session").expect("our cookie"));
+    let ours = format!(
+        "session={}",
+        first.cookie_value("session").expect("our cookie")
+    );
     assert!(pttl(&d.url, &session_key).await > 0, "kept");
     let mark = format!("{{{session_key}}}:imported");
     assert!(
@@ -374,8 +347,11 @@ async fn a_first_request_that_logs_in_or_out_removes_the_old_record() {
     let (cookie, session_key) = old_login(old, &master, "eve").await;
     let answer = send("POST", new, "/login", Some(&cookie)).await;
     assert_eq!(answer.status, StatusCode::OK);
-    let ours = format!("session={}", answer.cookie("session").expect("a new token"));
-    assert_eq!(answer.cookie("id"), Some(""));
+    let ours = format!(
+        "session={}",
+        answer.cookie_value("session").expect("a new token")
+    );
+    assert_eq!(answer.cookie_value("id"), Some(""));
     assert_eq!(
         pttl(&d.url, &session_key).await,
         -2,
@@ -389,7 +365,7 @@ async fn a_first_request_that_logs_in_or_out_removes_the_old_record() {
     let (cookie, session_key) = old_login(old, &master, "fay").await;
     let answer = send("POST", new, "/logout", Some(&cookie)).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.cookie("id"), Some(""));
+    assert_eq!(answer.cookie_value("id"), Some(""));
     assert_eq!(pttl(&d.url, &session_key).await, -2);
     assert_eq!(
         send("GET", new, "/whoami", Some(&cookie)).await.body,
@@ -409,7 +385,7 @@ async fn a_wrong_key_imports_nothing_and_an_unknown_session_starts_fresh() {
         (answer.status, answer.body.as_str()),
         (StatusCode::OK, "none")
     );
-    assert_eq!(answer.cookie("id"), None, "left for a corrected key");
+    assert_eq!(answer.cookie_value("id"), None, "left for a corrected key");
     assert!(pttl(&d.url, &session_key).await > 0, "not imported");
 
     let new = serve_new(&d, Key::from(&master), AfterImport::Remove);
@@ -422,9 +398,9 @@ async fn a_wrong_key_imports_nothing_and_an_unknown_session_starts_fresh() {
         (answer.status, answer.body.as_str()),
         (StatusCode::OK, "none")
     );
-    assert_eq!(answer.cookie("id"), Some(""), "removed");
+    assert_eq!(answer.cookie_value("id"), Some(""), "removed");
     assert!(
-        answer.cookie("session").is_none_or(str::is_empty),
+        answer.cookie_value("session").is_none_or(str::is_empty),
         "no session handed out"
     );
 }

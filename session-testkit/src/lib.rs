@@ -21,6 +21,9 @@
 //! - `redis_factory`, `redis_checks`, `failover`: the conformance suites on those topologies
 //!   for an adapter, the checks only a store on Redis has, and failover workloads.
 //!
+//! With the `http` feature (off by default): `http`, the client of the framework crates'
+//! HTTP tests (one request over loopback, its `Set-Cookie` headers parsed).
+//!
 //! # Running the suite against your store
 //!
 //! Implement [`StoreFactory`](conformance::StoreFactory) (a fresh, empty store per call;
@@ -136,6 +139,8 @@ pub mod conformance;
 #[cfg(feature = "redis")]
 pub mod failover;
 pub mod history;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod linearizability;
 pub mod naive;
 #[cfg(feature = "redis")]

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use session_core::{
     Applied, Created, Delta, Error, MemoryStore, NewSession, Policy, Result, SessionHandle,
     SessionRecord, SessionStore, SessionToken,
 };
 use session_redis::RedisStoreBuilder;
+use session_testkit::http::{Reply, send};
 use session_testkit::topology::{self, Shape};
 use session_tower::{CookieLifetime, Key, SameSite, SaveFailure, SessionLayer};
 
@@ -59,51 +59,6 @@ async fn two_instances(
     let addr_a = serve(shop_app::layer(a.clone())).await;
     let addr_b = serve(shop_app::layer(b)).await;
     (addr_a, addr_b, a)
-}
-
-/// One reply: status, body and the `Set-Cookie` headers.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    body: String,
-    set_cookies: Vec<cookie::Cookie<'static>>,
-}
-
-impl Reply {
-    fn cookie(&self, name: &str) -> Option<&cookie::Cookie<'static>> {
-        self.set_cookies.iter().find(|c| c.name() == name)
-    }
-
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
-    }
-}
-
-/// Sends a request with an optional raw `Cookie` header.
-async fn send(method: &str, addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let mut req = match method {
-        "GET" => client.get(url),
-        _ => client.post(url),
-    };
-    if let Some(cookie) = cookie {
-        req = req.header(COOKIE, cookie);
-    }
-    let res = req.send().await.expect("the server answers");
-    let status = res.status();
-    let set_cookies = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| cookie::Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
-        .collect();
-    let body = res.text().await.unwrap();
-    Reply {
-        status,
-        body,
-        set_cookies,
-    }
 }
 
 /// The `Cookie` header for the session cookie a reply set.

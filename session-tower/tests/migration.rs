@@ -10,10 +10,10 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
 use session_core::import::{AfterImport, Importing};
 use session_core::{Delta, SessionStore, SessionToken};
 use session_redis::{RedisStore, RedisStoreBuilder, RedisTransport};
+use session_testkit::http::send;
 use session_testkit::topology::{self, Shape};
 use session_tower::tower_sessions_compat::TowerSessionsStore;
 use session_tower::tower_sessions_compat::v0_14::{RedisRecords, token_of};
@@ -194,54 +194,12 @@ async fn deployment_on(shape: Shape) -> Deployment {
     }
 }
 
-/// What a response said: status, body, and its `Set-Cookie` values by name (an empty value
-/// is a removal).
-struct Answer {
-    status: StatusCode,
-    body: String,
-    cookies: Vec<(String, String)>,
-}
-
-impl Answer {
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-async fn send(method: &str, addr: SocketAddr, path: &str, cookie: Option<&str>) -> Answer {
-    let client = reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let mut req = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    if let Some(c) = cookie {
-        req = req.header(COOKIE, c);
-    }
-    let res = req.send().await.expect("a response");
-    let cookies = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| cookie::Cookie::parse(v.to_str().ok()?.to_owned()).ok())
-        .map(|c| (c.name().to_owned(), c.value().to_owned()))
-        .collect();
-    Answer {
-        status: res.status(),
-        body: res.text().await.unwrap_or_default(),
-        cookies,
-    }
-}
-
 /// Signs `user` in on the old app; the value of its `id` cookie.
 async fn old_login(d: &Deployment, user: &str) -> String {
     let answer = send("POST", d.old, &format!("/login/{user}"), None).await;
     assert_eq!(answer.status, StatusCode::OK);
     answer
-        .cookie("id")
+        .cookie_value("id")
         .expect("the old app's cookie")
         .to_owned()
 }
@@ -267,10 +225,17 @@ async fn a_signed_in_user_stays_signed_in_across_the_switch() {
     // the token into our cookie and removes the old one.
     let first = send("GET", new, "/whoami", Some(&format!("id={id}"))).await;
     assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "ann"));
-    let ours = first.cookie("session").expect("our cookie").to_owned();
+    let ours = first
+        .cookie_value("session")
+        .expect("our cookie")
+        .to_owned();
     let parsed: tower_sessions::session::Id = id.parse().unwrap();
     assert_eq!(ours, token_of(&parsed).expose(), "the same token");
-    assert_eq!(first.cookie("id"), Some(""), "the old cookie is removed");
+    assert_eq!(
+        first.cookie_value("id"),
+        Some(""),
+        "the old cookie is removed"
+    );
     assert!(!old_key_exists(&d, &id).await, "the old record is removed");
 
     // From then on our cookie carries the session, and the old app's data came along.
@@ -315,7 +280,7 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
         let answer = send("POST", old_app, "/login/fay", None).await;
         assert_eq!(answer.status, StatusCode::OK);
         let protected = answer
-            .cookie("id")
+            .cookie_value("id")
             .expect("the old app's cookie")
             .to_owned();
         // The id inside, as the old app's cookie jar reads it.
@@ -345,7 +310,7 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
         let answer = send("GET", wrong, "/whoami", Some(&cookie)).await;
         assert_eq!(answer.body, "none");
         assert_eq!(
-            answer.cookie("id"),
+            answer.cookie_value("id"),
             None,
             "a cookie the key does not open stays"
         );
@@ -362,13 +327,20 @@ async fn a_signed_or_private_old_cookie_is_read_with_the_old_key() {
         .await;
         let first = send("GET", new, "/whoami", Some(&cookie)).await;
         assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "fay"));
-        let ours = first.cookie("session").expect("our cookie").to_owned();
+        let ours = first
+            .cookie_value("session")
+            .expect("our cookie")
+            .to_owned();
         assert_eq!(
             ours,
             token_of(&id.parse().unwrap()).expose(),
             "the same token"
         );
-        assert_eq!(first.cookie("id"), Some(""), "the old cookie is removed");
+        assert_eq!(
+            first.cookie_value("id"),
+            Some(""),
+            "the old cookie is removed"
+        );
         assert!(!old_key_exists(&d, &id).await, "the old record is removed");
         let ours = format!("session={ours}");
         assert_eq!(send("GET", new, "/whoami", Some(&ours)).await.body, "fay");
@@ -405,7 +377,12 @@ async fn overlapping_first_requests_on(shape: Shape) {
     for add in adds {
         let answer = add.await.unwrap();
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        handed.push(answer.cookie("session").expect("our cookie").to_owned());
+        handed.push(
+            answer
+                .cookie_value("session")
+                .expect("our cookie")
+                .to_owned(),
+        );
     }
     handed.dedup();
     assert_eq!(handed.len(), 1, "every response hands over the same token");
@@ -530,7 +507,7 @@ async fn a_first_request_that_logs_out_ends_the_old_session() {
     let cookie = format!("id={id}");
     let answer = send("POST", new, "/logout", Some(&cookie)).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.cookie("id"), Some(""));
+    assert_eq!(answer.cookie_value("id"), Some(""));
     assert!(!old_key_exists(&d, &id).await);
     assert_eq!(
         send("GET", new, "/whoami", Some(&cookie)).await.body,
@@ -555,9 +532,9 @@ async fn an_unknown_old_cookie_starts_fresh() {
             (answer.status, answer.body.as_str()),
             (StatusCode::OK, "none")
         );
-        assert_eq!(answer.cookie("id"), Some(""), "{cookie}: removed");
+        assert_eq!(answer.cookie_value("id"), Some(""), "{cookie}: removed");
         assert!(
-            answer.cookie("session").is_none_or(str::is_empty),
+            answer.cookie_value("session").is_none_or(str::is_empty),
             "{cookie}: no session handed out"
         );
     }
