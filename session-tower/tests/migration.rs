@@ -18,7 +18,9 @@ use session_testkit::topology::{self, Shape};
 use session_tower::tower_sessions_compat::TowerSessionsStore;
 use session_tower::tower_sessions_compat::v0_14::{RedisRecords, token_of};
 use session_tower::{Key, Session, SessionError, SessionLayer};
-use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, KeysInterface, Pool};
+use tower_sessions_redis_store::fred::prelude::{
+    ClientLike, Config, Expiration, KeysInterface, Pool,
+};
 
 /// The old app: tower-sessions 0.14 on tower-sessions-redis-store 0.16.
 mod old {
@@ -558,4 +560,40 @@ async fn tower_sessions_handlers_on_our_store_keep_the_old_sessions() {
         send("GET", moved, "/whoami", Some(&cookie)).await.body,
         "eve"
     );
+}
+
+/// A prefix with a brace puts a record's mark in another Cluster slot: the mark is then read,
+/// written and removed in batches of its own, and still keeps a kept record from a second
+/// import.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_a_mark_apart_from_its_record_still_works() {
+    use session_core::import::Source;
+    let d = deployment_on(Shape::Cluster).await;
+    let id = old_login(&d, "ida").await;
+    let prefix = "a}b:";
+    let key = format!("{prefix}{id}");
+    let bytes: Vec<u8> = d.pool.get(&id).await.expect("GET");
+    let _: () = d
+        .pool
+        .set(&key, bytes, Some(Expiration::EX(600)), None, false)
+        .await
+        .expect("SET");
+    let mark = format!("{{{key}}}:imported");
+    let store = importing(&d, AfterImport::Keep).await;
+    let records = || RedisRecords::new(store.store().clone()).prefix(prefix);
+    let source = records();
+    let store = Importing::new(store.store().clone(), records()).after_import(AfterImport::Keep);
+    let token = token_of(&id.parse().unwrap());
+
+    // Not the record without the prefix: that one is left alone.
+    let _: i64 = d.pool.del(&id).await.expect("DEL");
+    let session = store.load(&token).await.unwrap().expect("imported");
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ida")
+    );
+    assert!(pttl(&d, &mark).await > 0, "marked, apart");
+    assert!(source.fetch(&token).await.unwrap().is_none(), "not again");
+    assert!(source.remove(&token).await.unwrap(), "the record was there");
+    assert_eq!((pttl(&d, &key).await, pttl(&d, &mark).await), (-2, -2));
 }

@@ -139,7 +139,21 @@ impl KeyLayout {
     }
 }
 
+/// The part of `key` that Redis Cluster hashes: what lies between the first `{` and the
+/// first `}` after it, if that is not empty, else the whole key.
+pub fn hashed_part(key: &[u8]) -> &[u8] {
+    key.iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let inner = &key[open + 1..];
+            let len = inner.iter().position(|&b| b == b'}')?;
+            (len > 0).then(|| &inner[..len])
+        })
+        .unwrap_or(key)
+}
+
 /// The Redis Cluster slot of a hash tag: CRC16 (XMODEM) modulo 16384, as servers compute it.
+/// The slot of a whole key is `key_slot(hashed_part(key))`.
 pub fn key_slot(tag: &[u8]) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tag) % 16384
 }

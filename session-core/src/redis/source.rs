@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::layout::hashed_part;
 use super::{Arg, Command, Reply, Store, Transport};
 use crate::error::{Error, Result};
 
@@ -15,18 +16,6 @@ use crate::error::{Error, Result};
 /// (two weeks) and actix-session's (one day), so an old application that saves a kept
 /// record again during a rollback does not outlive the mark with a default configuration.
 pub const DEFAULT_MARK_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// The part of `key` that Redis Cluster hashes: what lies between the first `{` and the
-/// first `}` after it, if that is not empty, else the whole key.
-fn hashed_part(key: &str) -> &str {
-    key.find('{')
-        .and_then(|open| {
-            let inner = &key[open + 1..];
-            let len = inner.find('}')?;
-            (len > 0).then(|| &inner[..len])
-        })
-        .unwrap_or(key)
-}
 
 /// A record's key and its mark's.
 ///
@@ -57,11 +46,11 @@ impl SourceKeys {
     /// without is wrapped in one, which covers the whole key unless the key holds a `}`
     /// (a prefix with braces): then the mark is sent on its own.
     pub fn of(record: String) -> Self {
-        let (mark, together) = if hashed_part(&record).len() != record.len() {
+        let (mark, together) = if hashed_part(record.as_bytes()).len() != record.len() {
             (format!("{record}:imported"), true)
         } else {
             let mark = format!("{{{record}}}:imported");
-            let together = hashed_part(&mark) == record;
+            let together = hashed_part(mark.as_bytes()) == record.as_bytes();
             (mark, together)
         };
         SourceKeys {
@@ -76,32 +65,37 @@ impl SourceKeys {
         &self.mark
     }
 
+    /// The replies to `on_record` and `on_mark`: in one batch when the two keys share a
+    /// slot, else one batch each, the record's first (a removal that fails halfway then
+    /// leaves a mark without a record, which imports nothing).
+    async fn both<T: Transport>(
+        &self,
+        redis: &Store<T>,
+        on_record: Command<'_>,
+        on_mark: Command<'_>,
+        writes: bool,
+    ) -> Result<(Option<Reply>, Option<Reply>)> {
+        let transport = redis.transport();
+        if self.together {
+            let mut replies = transport
+                .batch(&self.record, &[on_record, on_mark], writes)
+                .await?;
+            let mark = replies.pop();
+            return Ok((replies.pop(), mark));
+        }
+        let record = transport
+            .batch(&self.record, &[on_record], writes)
+            .await?
+            .pop();
+        let mark = transport.batch(&self.mark, &[on_mark], writes).await?.pop();
+        Ok((record, mark))
+    }
+
     /// The record's bytes, unless it is absent or marked imported.
     pub async fn read<T: Transport>(&self, redis: &Store<T>) -> Result<Option<Bytes>> {
         let get = Command::Plain("GET", vec![self.record.as_bytes().into()]);
         let exists = Command::Plain("EXISTS", vec![self.mark.as_bytes().into()]);
-        let (record, marked) = if self.together {
-            let mut replies = redis
-                .transport()
-                .batch(&self.record, &[get, exists], false)
-                .await?;
-            let marked = replies.pop();
-            (replies.pop(), marked)
-        } else {
-            let marked = redis
-                .transport()
-                .batch(&self.mark, &[exists], false)
-                .await?
-                .pop();
-            (
-                redis
-                    .transport()
-                    .batch(&self.record, &[get], false)
-                    .await?
-                    .pop(),
-                marked,
-            )
-        };
+        let (record, marked) = self.both(redis, get, exists, false).await?;
         if int(marked, "EXISTS")? > 0 {
             return Ok(None);
         }
@@ -119,25 +113,7 @@ impl SourceKeys {
     pub async fn remove<T: Transport>(&self, redis: &Store<T>) -> Result<bool> {
         let del_record = Command::Plain("DEL", vec![self.record.as_bytes().into()]);
         let del_mark = Command::Plain("DEL", vec![self.mark.as_bytes().into()]);
-        let removed = if self.together {
-            let mut replies = redis
-                .transport()
-                .batch(&self.record, &[del_record, del_mark], true)
-                .await?;
-            replies.truncate(1);
-            replies.pop()
-        } else {
-            let removed = redis
-                .transport()
-                .batch(&self.record, &[del_record], true)
-                .await?
-                .pop();
-            redis
-                .transport()
-                .batch(&self.mark, &[del_mark], true)
-                .await?;
-            removed
-        };
+        let (removed, _) = self.both(redis, del_record, del_mark, true).await?;
         Ok(int(removed, "DEL")? > 0)
     }
 
@@ -213,13 +189,13 @@ mod tests {
             ("foo{bar}{zap}", "bar"),
             ("plain", "plain"),
         ] {
-            assert_eq!(hashed_part(key), hashed, "{key}");
+            assert_eq!(hashed_part(key.as_bytes()), hashed.as_bytes(), "{key}");
         }
     }
 
     #[test]
     fn a_mark_shares_its_records_slot_or_says_it_does_not() {
-        let slot = |key: &str| key_slot(hashed_part(key).as_bytes());
+        let slot = |key: &str| key_slot(hashed_part(key.as_bytes()));
         let id = "hK3b_-QxZ0a9mQ2w1pLr7A";
         let mut apart = Vec::new();
         for prefix in [

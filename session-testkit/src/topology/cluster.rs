@@ -95,27 +95,10 @@ pub fn cluster_masters(cluster_nodes: &str) -> Vec<(String, Vec<(u16, u16)>)> {
         .collect()
 }
 
-/// The cluster hash slot of a key (CRC16/XMODEM of the hash tag or key, mod 16384).
+/// The cluster hash slot of a key (CRC16/XMODEM of the hash tag or key, mod 16384), by
+/// session-core's rule, the one the stores route by.
 pub fn key_slot(key: &[u8]) -> u16 {
-    let mut k = key;
-    if let Some(open) = key.iter().position(|&b| b == b'{')
-        && let Some(close) = key[open + 1..].iter().position(|&b| b == b'}')
-        && close > 0
-    {
-        k = &key[open + 1..open + 1 + close];
-    }
-    let mut crc: u16 = 0;
-    for &b in k {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
+    session_core::redis::layout::key_slot(session_core::redis::layout::hashed_part(key))
 }
 
 #[cfg(test)]
